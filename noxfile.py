@@ -1,0 +1,56 @@
+"""Development sessions: ``nox`` runs lint, typecheck and tests; see README.md."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_external_run = True
+
+PYTHON = os.environ.get("STORAGE_DSN_PYTHON") or None  # None: the interpreter running nox
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on src."""
+    session.install("mypy>=1.11", "-e", ".")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite (S3 against moto in-process and a moto server over loopback HTTP)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Open the embedded default storage and show what storage-dsn does with it."""
+    session.install("-e", ".")
+    session.run("python", "examples/demo.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks side by side with the tools users pick instead (see BENCHMARKS.md)."""
+    session.install(
+        "-e",
+        ".[s3]",
+        "boto3",
+        "django-storage-url",
+        "django",
+        "matplotlib",
+    )
+    session.run("python", "benchmarks/run.py", *session.posargs)

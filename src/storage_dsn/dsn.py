@@ -1,0 +1,369 @@
+"""Parse storage DSNs into :class:`StorageConfig` values, and redact them for display.
+
+``parse_dsn`` does string work only: no I/O, no backend import. It splits the DSN,
+handles the parameters every scheme shares (``url``, ``domain``, ``option.NAME``), checks
+the rest against what the scheme accepts, and hands a :class:`DSNParts` to the scheme's
+parser (see :mod:`storage_dsn.registry`).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from .errors import InvalidDSNError, StorageDSNError
+
+__all__ = ["DSNParts", "StorageConfig", "parse_dsn"]
+
+#: Parameters every scheme accepts.
+COMMON_PARAMS = frozenset({"url", "domain"})
+OPTION_PREFIX = "option."
+DEFAULT_URL_EXPIRES = 3600
+
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+# Option and parameter names whose values are secrets, masked by ``redacted()``.
+_SECRET_NAME = re.compile(
+    r"secret|passw|passphrase|token|credential|sas|signature|sig$|account_key|private|^key$",
+    re.IGNORECASE,
+)
+_MASK = "***"
+
+
+@dataclass(frozen=True, repr=False)
+class StorageConfig:
+    """A parsed DSN: which fsspec filesystem, rooted where, with what public URLs.
+
+    Immutable and hashable; two DSNs that mean the same storage give equal configs.
+    ``str()`` and ``repr()`` mask every secret; :meth:`to_dsn` does not.
+    """
+
+    #: The DSN scheme as written (``s3``, ``s3+http``, ``file``, ...).
+    scheme: str
+    #: The fsspec protocol it maps to (``s3``, ``file``, ``memory``, ``gcs``, ...).
+    protocol: str
+    #: Where the storage lives inside the backend: ``bucket/prefix`` or an absolute path.
+    root: str
+    #: The fsspec storage options, read-only; see :meth:`storage_options` for a copy.
+    options: Mapping[str, Any] = field(default_factory=dict)
+    #: Base URL that maps to ``root`` (``https://...`` or a path like ``/media/``).
+    public_url: str | None = None
+    #: ``True`` when :meth:`Storage.url` presigns (a private bucket).
+    signed_urls: bool = False
+    #: Seconds a presigned URL lives.
+    url_expires: int = DEFAULT_URL_EXPIRES
+    # The DSN this config was parsed from: the source of to_dsn() and redacted(). Not part
+    # of equality, so spellings of the same storage compare (and cache) equal.
+    _dsn: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", _freeze(self.options))
+
+    def __hash__(self) -> int:
+        return hash(
+            (
+                self.scheme,
+                self.protocol,
+                self.root,
+                _hashable(self.options),
+                self.public_url,
+                self.signed_urls,
+                self.url_expires,
+            )
+        )
+
+    def storage_options(self) -> dict[str, Any]:
+        """A mutable deep copy of :attr:`options`, ready for ``fsspec.filesystem()``."""
+        thawed = _thaw(self.options)
+        assert isinstance(thawed, dict)
+        return thawed
+
+    def to_dsn(self) -> str:
+        """A DSN that parses back to an equal config, secrets included (not for logs)."""
+        if self._dsn:
+            try:
+                if parse_dsn(self._dsn) == self:
+                    return self._dsn
+            except StorageDSNError:
+                pass
+        raise StorageDSNError(
+            "this StorageConfig was not made by parse_dsn (or was changed since), so it has "
+            "no DSN; build configs with parse_dsn()"
+        )
+
+    def redacted(self) -> str:
+        """The DSN with every secret replaced by ``***``: safe to print and log."""
+        if not self._dsn:
+            return f"{self.scheme}:{self.root}"
+        return redact_dsn(self._dsn)
+
+    def __str__(self) -> str:
+        return self.redacted()
+
+    def __repr__(self) -> str:
+        return f"StorageConfig({self.redacted()!r})"
+
+
+@dataclass(frozen=True)
+class DSNParts:
+    """A split DSN, as a scheme parser receives it.
+
+    Credentials and path are percent-decoded. ``params`` holds the scheme's own query
+    parameters (the shared ``url``, ``domain`` and ``option.*`` are handled for it).
+    """
+
+    scheme: str
+    username: str | None
+    password: str | None
+    #: Host name, lowercased, IPv6 without brackets; ``""`` when the DSN has none.
+    host: str
+    port: int | None
+    #: ``host[:port]`` as written (IPv6 bracketed), for building endpoint URLs.
+    netloc_host: str
+    path: str
+    params: Mapping[str, str]
+    options: Mapping[str, Any]
+    url: str | None
+    domain: str | None
+    dsn: str = field(repr=False)
+
+    def public_base(self, prefix: str) -> str | None:
+        """The public base URL from ``url=`` or ``domain=``, or ``None`` for neither.
+
+        ``prefix`` is the key prefix inside the backend (for ``domain=``, the URL path).
+        """
+        if self.url is not None:
+            return self.url
+        if self.domain is not None:
+            path = quote(prefix.strip("/"), safe="/")
+            return f"https://{self.domain}/{path}/" if path else f"https://{self.domain}/"
+        return None
+
+    def config(
+        self,
+        *,
+        protocol: str,
+        root: str,
+        options: Mapping[str, Any] | None = None,
+        public_url: str | None = None,
+        signed_urls: bool = False,
+        url_expires: int = DEFAULT_URL_EXPIRES,
+    ) -> StorageConfig:
+        """Build the :class:`StorageConfig`; ``option.*`` parameters override ``options``."""
+        merged = dict(options or {})
+        merged.update(self.options)
+        return StorageConfig(
+            scheme=self.scheme,
+            protocol=protocol,
+            root=root,
+            options=merged,
+            public_url=public_url,
+            signed_urls=signed_urls,
+            url_expires=url_expires,
+            _dsn=self.dsn,
+        )
+
+
+def parse_dsn(dsn: str) -> StorageConfig:
+    """Parse a storage DSN into a :class:`StorageConfig`.
+
+    Pure: no I/O and no backend import. Raises :class:`InvalidDSNError` (or its subclass
+    :class:`UnknownSchemeError`) for anything it cannot accept; the message says what was
+    wrong without echoing the DSN, which may hold secrets.
+    """
+    from .registry import get_scheme
+
+    if not isinstance(dsn, str):
+        raise InvalidDSNError(f"a DSN must be a str, not {type(dsn).__name__}")
+    scheme_name = _scheme_of(dsn)
+    scheme = get_scheme(scheme_name)
+    parts = split_dsn(dsn, scheme_name, scheme.params)
+    config = scheme.parse(parts)
+    if not isinstance(config, StorageConfig):
+        raise InvalidDSNError(f"the {scheme_name!r} scheme's parser did not return a config")
+    if config._dsn != dsn:
+        config = replace(config, _dsn=dsn)
+    return config
+
+
+def split_dsn(dsn: str, scheme: str, accepted: frozenset[str]) -> DSNParts:
+    """Split ``dsn`` into :class:`DSNParts`, checking its parameters against ``accepted``."""
+    text = dsn.strip()
+    if _has_control(text):
+        raise InvalidDSNError("a DSN must not contain control characters or line breaks")
+    if "#" in text:
+        raise InvalidDSNError(
+            "a DSN must not contain '#'; percent-encode it as %23 (in a secret too)"
+        )
+    try:
+        split = urlsplit(text)
+        port = split.port
+    except ValueError:
+        raise InvalidDSNError(
+            "the DSN's host part is malformed (bad port or brackets); if a secret contains "
+            "'/', '?', '#' or '@', percent-encode it (%2F, %3F, %23, %40)"
+        ) from None
+    if split.password is not None and split.username is None:
+        raise InvalidDSNError("the DSN has a password without a user name")
+    params, options, url, domain = _split_query(split.query, scheme, accepted)
+    netloc_host = split.netloc.rpartition("@")[2]
+    return DSNParts(
+        scheme=scheme,
+        username=_decode(split.username),
+        password=_decode(split.password),
+        host=split.hostname or "",
+        port=port,
+        netloc_host=netloc_host,
+        path=_decode(split.path) or "",
+        params=MappingProxyType(params),
+        options=MappingProxyType(options),
+        url=url,
+        domain=domain,
+        dsn=dsn,
+    )
+
+
+def redact_dsn(dsn: str) -> str:
+    """``dsn`` with its password and secret-bearing parameters replaced by ``***``."""
+    head, sep, query = dsn.partition("?")
+    scheme, colon, rest = head.partition(":")
+    if rest.startswith("//"):
+        authority, slash, path = rest[2:].partition("/")
+        userinfo, at, hostport = authority.rpartition("@")
+        if at:
+            user, has_password, _ = userinfo.partition(":")
+            userinfo = f"{user}:{_MASK}" if has_password else user
+            authority = f"{userinfo}@{hostport}"
+        rest = f"//{authority}{slash}{path}"
+    if sep:
+        query = "&".join(_redact_param(item) for item in query.split("&"))
+    return f"{scheme}{colon}{rest}{sep}{query}"
+
+
+def _redact_param(item: str) -> str:
+    name, eq, value = item.partition("=")
+    bare = unquote(name).removeprefix(OPTION_PREFIX)
+    if eq and value and _SECRET_NAME.search(bare):
+        return f"{name}={_MASK}"
+    return item
+
+
+def _scheme_of(dsn: str) -> str:
+    match = _SCHEME_RE.match(dsn.strip())
+    if not match:
+        raise InvalidDSNError("a DSN must start with a scheme, like 's3://...' or 'file:///path/'")
+    return match.group(1).lower()
+
+
+def _split_query(
+    query: str, scheme: str, accepted: frozenset[str]
+) -> tuple[dict[str, str], dict[str, Any], str | None, str | None]:
+    params: dict[str, str] = {}
+    options: dict[str, Any] = {}
+    seen: set[str] = set()
+    for item in query.split("&") if query else ():
+        if not item:
+            continue
+        raw_name, _, raw_value = item.partition("=")
+        name = unquote(raw_name)
+        if name in seen:
+            raise InvalidDSNError(f"the DSN parameter {name!r} is given twice")
+        seen.add(name)
+        value = unquote(raw_value)
+        if name.startswith(OPTION_PREFIX) and len(name) > len(OPTION_PREFIX):
+            options[name[len(OPTION_PREFIX) :]] = _convert(value)
+        elif name in COMMON_PARAMS or name in accepted:
+            params[name] = value
+        else:
+            names = sorted(COMMON_PARAMS | accepted | {"option.NAME"})
+            raise InvalidDSNError(
+                f"unknown DSN parameter {name!r} for the {scheme!r} scheme; "
+                f"accepted: {', '.join(names)}"
+            )
+    url = params.pop("url", None)
+    domain = params.pop("domain", None)
+    if url is not None:
+        url = _check_public_url(url)
+    if domain is not None:
+        domain = _check_domain(domain)
+    if url is not None and domain is not None:
+        raise InvalidDSNError("give either 'url' or 'domain', not both")
+    return params, options, url, domain
+
+
+def _check_public_url(url: str) -> str:
+    lowered = url.lower()
+    if lowered.startswith(("https://", "http://")):
+        host = urlsplit(url).netloc
+        if not host or "@" in host:
+            raise InvalidDSNError(
+                "the 'url' parameter must be an http(s) URL with a host and no credentials"
+            )
+    elif not url.startswith("/") or url.startswith("//"):
+        raise InvalidDSNError(
+            "the 'url' parameter must be an absolute http(s) URL or a path starting with a "
+            "single '/', percent-encoded: url=%2Fmedia%2F or url=https%3A%2F%2Fcdn.example.org%2F"
+        )
+    if any(c.isspace() for c in url) or "?" in url or "#" in url:
+        raise InvalidDSNError("the 'url' parameter must not contain spaces, '?' or '#'")
+    return url if url.endswith("/") else url + "/"
+
+
+def _check_domain(domain: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?", domain):
+        raise InvalidDSNError(
+            "the 'domain' parameter must be a host name like cdn.example.com, with no "
+            "scheme or path"
+        )
+    return domain.lower()
+
+
+def _convert(value: str) -> Any:
+    if value in ("true", "false"):
+        return value == "true"
+    if re.fullmatch(r"-?\d{1,18}", value):
+        return int(value)
+    return value
+
+
+def _decode(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return unquote(value, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidDSNError(
+            "the DSN has a percent-encoded sequence that is not valid UTF-8"
+        ) from None
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return MappingProxyType({str(k): _freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return copy.deepcopy(value)
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    return copy.deepcopy(value)
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    if isinstance(value, tuple):
+        return tuple(_hashable(v) for v in value)
+    return value

@@ -1,0 +1,228 @@
+"""``file:`` storages: a directory on the local disk.
+
+Forms: ``file:///abs/path/``, ``file://localhost/abs/path/``, ``file:relative/path/`` and
+``file:./relative/path/`` (relative to the working directory at parse time).
+
+The backend does its I/O natively (``os``, not fsspec's per-call machinery) because local
+media is read on every request in development, and it writes atomically: a temporary file
+in the same directory, renamed over the key only when complete. Every path is checked by
+its resolved form, so a symlink inside the root cannot lead outside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from ..errors import InvalidDSNError
+from .base import AtomicWriter, Backend, Stat, guess_type
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+    from ..dsn import DSNParts, StorageConfig
+
+__all__ = ["LocalBackend", "parse_file"]
+
+PARAMS = frozenset({"fsync"})
+TEMP_PREFIX = ".storage-dsn-"
+TEMP_SUFFIX = ".tmp"
+
+
+def _umask() -> int:
+    # os.umask can only be read by setting it; do it once, at import, before threads.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+
+
+def parse_file(parts: DSNParts) -> StorageConfig:
+    """Parse a ``file:`` DSN."""
+    if parts.username is not None or parts.password is not None:
+        raise InvalidDSNError("a file DSN takes no user name or password")
+    if parts.host not in ("", "localhost") or parts.port is not None:
+        raise InvalidDSNError(
+            "a file DSN names a local path: file:///abs/path/ or file:relative/path/, not a host"
+        )
+    if not parts.path:
+        raise InvalidDSNError("a file DSN needs a path: file:///abs/path/ or file:./relative/")
+    root = os.path.normpath(os.path.abspath(parts.path))
+    fsync = parts.params.get("fsync", "false")
+    if fsync not in ("true", "false"):
+        raise InvalidDSNError("the 'fsync' parameter must be 'true' or 'false'")
+    options = {"fsync": True} if fsync == "true" else {}
+    return parts.config(
+        protocol="file", root=root, options=options, public_url=parts.public_base("")
+    )
+
+
+class LocalBackend(Backend):
+    """Native, atomic, root-confined I/O on a local directory."""
+
+    def __init__(self, config: StorageConfig) -> None:
+        super().__init__(config)
+        self.root = config.root
+        self._fsync = bool(config.options.get("fsync", False))
+        self._real_root: str | None = None
+        self._fs: AbstractFileSystem | None = None
+
+    @property
+    def fs(self) -> AbstractFileSystem:
+        if self._fs is None:
+            from fsspec.implementations.dirfs import DirFileSystem
+            from fsspec.implementations.local import LocalFileSystem
+
+            self._fs = DirFileSystem(path=self.root, fs=LocalFileSystem())
+        return self._fs
+
+    def local_path(self, key: str) -> Path:
+        return Path(self.root, key)
+
+    def resolve(self, key: str) -> str:
+        """The path of ``key``, checked by its resolved form to lie inside the root.
+
+        Raises :class:`FileNotFoundError` for a key that a symlink leads outside the root.
+        """
+        path = os.path.join(self.root, key)
+        real = os.path.realpath(path)
+        root = self.real_root
+        if real != root and os.path.commonpath((real, root)) == root:
+            return path
+        raise FileNotFoundError(key)
+
+    @property
+    def real_root(self) -> str:
+        if self._real_root is None:
+            self._real_root = os.path.realpath(self.root)
+        return self._real_root
+
+    def open_read(self, key: str) -> BinaryIO:
+        try:
+            return open(self.resolve(key), "rb")
+        except (IsADirectoryError, NotADirectoryError):
+            raise FileNotFoundError(key) from None
+
+    def read_bytes(self, key: str) -> bytes:
+        with self.open_read(key) as f:
+            return f.read()
+
+    def open_write(self, key: str) -> AtomicWriter:
+        path = self.resolve(key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        # The parent may have been created just now through a symlinked ancestor.
+        self.resolve(key)
+        return LocalAtomicWriter(path, fsync=self._fsync)
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        with self.open_write(key) as f:
+            f.write(data)
+
+    def exists(self, key: str) -> bool:
+        try:
+            return os.path.isfile(self.resolve(key))
+        except FileNotFoundError:
+            return False
+
+    def delete(self, key: str) -> None:
+        path = self.resolve(key)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(key)
+        os.remove(path)
+
+    def stat(self, key: str) -> Stat:
+        path = self.resolve(key)
+        try:
+            st = os.stat(path)
+        except NotADirectoryError:
+            raise FileNotFoundError(key) from None
+        if not os.path.isfile(path):
+            raise FileNotFoundError(key)
+        return Stat(size=st.st_size, mtime=st.st_mtime, etag=None, content_type=guess_type(key))
+
+    def list(self, prefix: str) -> Iterator[str]:
+        directory = prefix.rpartition("/")[0]
+        try:
+            top = self.resolve(directory) if directory else self.root
+        except FileNotFoundError:
+            return iter(())
+        keys = [k for k in self._walk(top, directory) if k.startswith(prefix)]
+        return iter(sorted(keys))
+
+    def _walk(self, top: str, rel: str) -> Iterator[str]:
+        try:
+            entries = list(os.scandir(top))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for entry in entries:
+            key = f"{rel}/{entry.name}" if rel else entry.name
+            if entry.is_dir(follow_symlinks=False):
+                yield from self._walk(entry.path, key)
+            elif _is_temp(entry.name):
+                continue
+            elif entry.is_file(follow_symlinks=False) or self._link_inside(entry.path):
+                yield key
+
+    def _link_inside(self, path: str) -> bool:
+        real = os.path.realpath(path)
+        root = self.real_root
+        return os.path.isfile(real) and os.path.commonpath((real, root)) == root
+
+
+class LocalAtomicWriter(AtomicWriter):
+    """Writes to a temporary file beside ``path`` and renames it into place on close."""
+
+    def __init__(self, path: str, *, fsync: bool = False) -> None:
+        super().__init__()
+        self.path = path
+        self._fsync = fsync
+        directory = os.path.dirname(path)
+        for _ in range(100):
+            temp = os.path.join(directory, f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}")
+            try:
+                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                break
+            except FileExistsError:
+                continue
+        else:  # pragma: no cover - 100 collisions of 64 random bits
+            raise FileExistsError(temp)
+        self._temp = temp
+        self._file = os.fdopen(fd, "wb")
+
+    def _write(self, data: memoryview) -> None:
+        self._file.write(data)
+
+    def _commit(self) -> None:
+        self._file.flush()
+        # mkstemp-style 0600 would leave the file unreadable to nginx; give it the
+        # mode a plain open() would have.
+        os.chmod(self._file.fileno(), _FILE_MODE)
+        if self._fsync:
+            os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self._temp, self.path)
+        if self._fsync:
+            _fsync_dir(os.path.dirname(self.path))
+
+    def _discard(self) -> None:
+        self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._temp)
+
+
+def _is_temp(name: str) -> bool:
+    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

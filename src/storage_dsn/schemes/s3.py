@@ -1,0 +1,341 @@
+"""``s3:`` and ``s3+http:`` storages on Amazon S3 and S3-compatible services, via s3fs.
+
+Host forms (compatible with the DSNs of Divio's platform and django-storage-url):
+
+* ``BUCKET.s3.REGION.amazonaws.com``, ``BUCKET.s3-REGION.amazonaws.com``,
+  ``BUCKET.s3.amazonaws.com`` (us-east-1), and the ``s3-fips``, ``dualstack`` and
+  ``s3-accesspoint`` variants: bucket, region and endpoint come from the host;
+* any other ``BUCKET.ENDPOINT``: an S3-compatible endpoint ``https://ENDPOINT``;
+* an IP address, ``localhost``, a host with a port, or an AWS host with no bucket label:
+  path style, the bucket is the first path segment.
+
+The path after the bucket is the key prefix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidDSNError
+from ..keys import quote_key
+from .base import FsspecBackend, guess_type
+
+if TYPE_CHECKING:
+    from ..dsn import DSNParts, StorageConfig
+
+__all__ = ["PARAMS", "S3Backend", "S3Location", "location", "parse_s3"]
+
+PARAMS = frozenset(
+    {
+        "auth",
+        "region_name",
+        "region",
+        "addressing_style",
+        "endpoint_url",
+        "acl",
+        "qs_auth",
+        "expires",
+        "engine",
+        "token",
+    }
+)
+CANNED_ACLS = frozenset(
+    {
+        "private",
+        "public-read",
+        "public-read-write",
+        "authenticated-read",
+        "aws-exec-read",
+        "bucket-owner-read",
+        "bucket-owner-full-control",
+    }
+)
+#: SigV4 query-string signatures live at most seven days.
+MAX_EXPIRES = 7 * 24 * 3600
+
+_AWS_HOST = re.compile(
+    r"^(?:(?P<bucket>.+)\.)?"
+    r"(?P<service>s3|s3-fips|s3-accesspoint|s3-accesspoint-fips|s3-(?P<legacy>[a-z0-9-]+))"
+    r"(?:\.(?P<dualstack>dualstack))?"
+    r"(?:\.(?P<region>[a-z0-9-]+))?"
+    r"\.(?P<suffix>amazonaws\.com(?:\.cn)?)$"
+)
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{0,254}$")
+_ACCESS_POINT = re.compile(r"^(?P<name>[a-z0-9-]+)-(?P<account>\d{12})$")
+_REGION = re.compile(r"^[a-z0-9-]{1,40}$")
+
+
+class S3Location:
+    """Where a DSN's bucket lives: bucket, prefix, region, endpoint and URL style."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        region: str,
+        endpoint: str,
+        path_style: bool,
+        access_point: str | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix
+        self.region = region
+        #: ``scheme://host[:port]`` of the S3 API, no trailing slash.
+        self.endpoint = endpoint
+        self.path_style = path_style
+        #: The access point ARN, when the DSN names one.
+        self.access_point = access_point
+
+    def object_base(self) -> str:
+        """The unsigned URL of the storage root, ending in ``/``."""
+        scheme, _, host = self.endpoint.partition("://")
+        prefix = quote_key(self.prefix) + "/" if self.prefix else ""
+        if self.access_point is not None:
+            return f"{self.endpoint}/{prefix}"
+        if self.path_style:
+            return f"{self.endpoint}/{self.bucket}/{prefix}"
+        return f"{scheme}://{self.bucket}.{host}/{prefix}"
+
+
+def parse_s3(parts: DSNParts) -> StorageConfig:
+    """Parse an ``s3:`` or ``s3+http:`` DSN."""
+    params = dict(parts.params)
+    if "region" in params and "region_name" in params:
+        raise InvalidDSNError("give 'region_name' or its alias 'region', not both")
+    region_param = params.get("region_name", params.get("region"))
+    if region_param is not None and not _REGION.match(region_param):
+        raise InvalidDSNError("the 'region_name' parameter must look like 'eu-central-1'")
+    http = parts.scheme == "s3+http"
+    loc = _locate(parts, region_param, http)
+
+    options: dict[str, Any] = {}
+    if parts.username is not None:
+        if not parts.username or not parts.password:
+            raise InvalidDSNError(
+                "S3 credentials go in the DSN as ACCESS_KEY:SECRET_KEY@host (percent-encode "
+                "'/' as %2F and '+' as %2B), or leave both out to use the environment"
+            )
+        options["key"] = parts.username
+        options["secret"] = parts.password
+    if "token" in params:
+        options["token"] = params["token"]
+    if "endpoint_url" in params:
+        loc.endpoint = _check_endpoint(params["endpoint_url"])
+        loc.path_style = loc.path_style or _needs_path_style(loc.bucket, loc.endpoint)
+    if loc.access_point is None:
+        options["endpoint_url"] = loc.endpoint
+    options["client_kwargs"] = {"region_name": loc.region}
+    config_kwargs = _config_kwargs(params, loc)
+    if config_kwargs:
+        options["config_kwargs"] = config_kwargs
+    acl = params.get("acl")
+    if acl is not None:
+        if acl not in CANNED_ACLS:
+            raise InvalidDSNError(
+                f"the 'acl' parameter must be one of {', '.join(sorted(CANNED_ACLS))}"
+            )
+        options["s3_additional_kwargs"] = {"ACL": acl}
+    engine = params.get("engine", "s3fs")
+    if engine != "s3fs":
+        raise InvalidDSNError(
+            "the 'engine' parameter accepts 's3fs' (the default); the obstore engine is not "
+            "available in this release"
+        )
+    root = f"{loc.access_point or loc.bucket}/{loc.prefix}".rstrip("/")
+    return parts.config(
+        protocol="s3",
+        root=root,
+        options=options,
+        public_url=parts.public_base(loc.prefix) or loc.object_base(),
+        signed_urls=_flag(params, "qs_auth") or acl == "private",
+        url_expires=_expires(params),
+    )
+
+
+def location(config: StorageConfig) -> S3Location:
+    """The :class:`S3Location` of a parsed S3 config (the inverse of :func:`parse_s3`)."""
+    options = config.options
+    client_kwargs: Mapping[str, Any] = options.get("client_kwargs", {})
+    region = str(client_kwargs.get("region_name", "us-east-1"))
+    if config.root.startswith("arn:"):
+        head, _, tail = config.root.partition(":accesspoint/")
+        name, _, prefix = tail.partition("/")
+        partition, account = head.split(":")[1], head.split(":")[4]
+        suffix = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+        endpoint = f"https://{name}-{account}.s3-accesspoint.{region}.{suffix}"
+        arn = f"{head}:accesspoint/{name}"
+        return S3Location(name, prefix, region, endpoint, False, access_point=arn)
+    bucket, _, prefix = config.root.partition("/")
+    endpoint = str(options.get("endpoint_url", "")).rstrip("/")
+    s3_config: Mapping[str, Any] = options.get("config_kwargs", {}).get("s3", {})
+    style = s3_config.get("addressing_style", "auto")
+    path_style = style == "path" or (style == "auto" and _needs_path_style(bucket, endpoint))
+    return S3Location(bucket, prefix, region, endpoint, path_style)
+
+
+def _locate(parts: DSNParts, region: str | None, http: bool) -> S3Location:
+    scheme = "http" if http else "https"
+    host = parts.host
+    if not host:
+        raise InvalidDSNError(
+            "an S3 DSN needs a host: s3://KEY:SECRET@BUCKET.s3.REGION.amazonaws.com/"
+        )
+    segments = [s for s in parts.path.split("/") if s]
+    aws = _AWS_HOST.match(host) if parts.port is None else None
+    if aws and aws.group("bucket") and aws.group("service").startswith("s3-accesspoint"):
+        return _access_point(aws, segments, region)
+    if aws and aws.group("bucket"):
+        bucket = aws.group("bucket")
+        region = region or _aws_region(aws)
+        endpoint = f"{scheme}://{_aws_endpoint(aws, region)}"
+        prefix = "/".join(segments)
+    elif aws or _is_path_style_host(parts):
+        if not segments:
+            raise InvalidDSNError("a path-style S3 DSN needs the bucket as the first path segment")
+        bucket, prefix = segments[0], "/".join(segments[1:])
+        if aws:
+            region = region or _aws_region(aws)
+            endpoint = f"{scheme}://{_aws_endpoint(aws, region)}"
+        else:
+            region = region or "us-east-1"
+            endpoint = f"{scheme}://{parts.netloc_host}"
+        return _checked(S3Location(bucket, prefix, region, endpoint, path_style=True))
+    else:
+        bucket, _, endpoint_host = host.partition(".")
+        if "." not in endpoint_host:
+            raise InvalidDSNError(
+                "an S3 DSN's host must be BUCKET.ENDPOINT (like bucket.s3.eu-central-1."
+                "amazonaws.com or bucket.sos-ch-dk-2.exo.io), an IP address or host:port"
+            )
+        first = endpoint_host.split(".")[0]
+        region = region or first.partition("-")[2] or first
+        endpoint = f"{scheme}://{endpoint_host}"
+        prefix = "/".join(segments)
+    return _checked(
+        S3Location(bucket, prefix, region, endpoint, path_style=_needs_path_style(bucket, endpoint))
+    )
+
+
+def _access_point(aws: re.Match[str], segments: list[str], region: str | None) -> S3Location:
+    match = _ACCESS_POINT.match(aws.group("bucket"))
+    if not match or not aws.group("region"):
+        raise InvalidDSNError(
+            "an access point host must be NAME-ACCOUNTID.s3-accesspoint.REGION.amazonaws.com"
+        )
+    region = region or aws.group("region")
+    partition = "aws-cn" if aws.group("suffix").endswith(".cn") else "aws"
+    name, account = match.group("name"), match.group("account")
+    arn = f"arn:{partition}:s3:{region}:{account}:accesspoint/{name}"
+    endpoint = f"https://{aws.group(0)}"
+    return S3Location(name, "/".join(segments), region, endpoint, False, access_point=arn)
+
+
+def _aws_region(aws: re.Match[str]) -> str:
+    legacy = aws.group("legacy")
+    if legacy and legacy not in ("fips", "accesspoint", "external-1"):
+        return legacy
+    return aws.group("region") or "us-east-1"
+
+
+def _aws_endpoint(aws: re.Match[str], region: str) -> str:
+    service = aws.group("service")
+    suffix = aws.group("suffix")
+    if aws.group("legacy") and service not in ("s3-fips",):
+        service = "s3"  # the legacy s3-REGION form; S3 answers on s3.REGION as well
+    plain = service == "s3" and not aws.group("dualstack")
+    if plain and not aws.group("region") and not aws.group("legacy"):
+        # BUCKET.s3.amazonaws.com: the global endpoint, unless region_name says otherwise.
+        return f"s3.{suffix}" if region == "us-east-1" else f"s3.{region}.{suffix}"
+    dualstack = ".dualstack" if aws.group("dualstack") else ""
+    return f"{service}{dualstack}.{region}.{suffix}"
+
+
+def _is_path_style_host(parts: DSNParts) -> bool:
+    if parts.port is not None or parts.host == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(parts.host)
+    except ValueError:
+        return False
+    return True
+
+
+def _needs_path_style(bucket: str, endpoint: str) -> bool:
+    host = endpoint.partition("://")[2]
+    if "." in bucket or ":" in host or host == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _checked(loc: S3Location) -> S3Location:
+    if not _BUCKET.match(loc.bucket):
+        raise InvalidDSNError(
+            "the S3 bucket name must be 1-255 lowercase letters, digits, '.', '-' or '_'"
+        )
+    return loc
+
+
+def _check_endpoint(url: str) -> str:
+    if not re.match(r"^https?://[^/?#@\s]+/?$", url):
+        raise InvalidDSNError(
+            "the 'endpoint_url' parameter must be http(s)://host[:port], percent-encoded"
+        )
+    return url.rstrip("/")
+
+
+def _config_kwargs(params: Mapping[str, str], loc: S3Location) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    auth = params.get("auth")
+    if auth is not None:
+        if auth not in ("s3v4", "s3"):
+            raise InvalidDSNError("the 'auth' parameter must be 's3v4' or 's3' (legacy V2)")
+        config["signature_version"] = auth
+    style = params.get("addressing_style")
+    if style is not None and style not in ("auto", "virtual", "path"):
+        raise InvalidDSNError("the 'addressing_style' parameter must be auto, virtual or path")
+    if style in (None, "auto") and loc.path_style:
+        style = "path"
+    if style is not None:
+        config["s3"] = {"addressing_style": style}
+        loc.path_style = style == "path"
+    return config
+
+
+def _flag(params: Mapping[str, str], name: str) -> bool:
+    value = params.get(name, "false")
+    if value not in ("true", "false"):
+        raise InvalidDSNError(f"the {name!r} parameter must be 'true' or 'false'")
+    return value == "true"
+
+
+def _expires(params: Mapping[str, str]) -> int:
+    raw = params.get("expires", "3600")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_EXPIRES:
+        raise InvalidDSNError(f"the 'expires' parameter must be seconds from 1 to {MAX_EXPIRES}")
+    return int(raw)
+
+
+class S3Backend(FsspecBackend):
+    """s3fs with content types set on upload; each PUT is atomic, so is each multipart."""
+
+    def _put_bytes(self, path: str, data: bytes) -> None:
+        self.base.pipe_file(path, data, **self._upload_kwargs(path))
+
+    def _put_file(self, local: str, path: str) -> None:
+        self.base.put_file(local, path, **self._upload_kwargs(path))
+
+    async def _put_bytes_async(self, path: str, data: bytes) -> None:
+        fs: Any = self.base
+        await fs._pipe_file(path, data, **self._upload_kwargs(path))
+
+    @staticmethod
+    def _upload_kwargs(path: str) -> dict[str, str]:
+        content_type = guess_type(path)
+        return {"ContentType": content_type} if content_type else {}

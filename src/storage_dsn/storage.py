@@ -1,0 +1,182 @@
+"""The :class:`Storage` facade and :func:`open_storage`.
+
+A storage validates every key before any I/O (see :mod:`storage_dsn.keys`) and hands the
+work to its scheme's backend, which is created on first use: opening a storage imports
+no backend and makes no connection.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
+
+from .dsn import StorageConfig, parse_dsn
+from .errors import ConfigurationError
+from .keys import validate_key, validate_prefix
+from .registry import get_scheme
+from .schemes.base import Backend, FsspecBackend, Stat
+from .urls import make_resolver
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+__all__ = ["DEFAULT_ENV", "Stat", "Storage", "open_storage"]
+
+#: The environment variable :func:`open_storage` reads when given no DSN.
+DEFAULT_ENV = "DEFAULT_STORAGE_DSN"
+_CHUNK = 1024 * 1024
+
+_cache: dict[StorageConfig, Storage] = {}
+_cache_lock = threading.Lock()
+
+
+def open_storage(
+    dsn: str | None = None,
+    *,
+    env: str = DEFAULT_ENV,
+    default: str | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> Storage:
+    """Open the storage a DSN names; cheap to call per request.
+
+    With ``dsn=None`` the DSN comes from the environment variable ``env``, else from
+    ``default``; with neither, :class:`ConfigurationError`. The same config always gives
+    the same :class:`Storage`. Raises :class:`MissingBackendError` when the scheme's extra
+    is not installed (checked here, imported on first I/O).
+    """
+    if dsn is None:
+        dsn = environ.get(env) or default
+        if not dsn:
+            raise ConfigurationError(
+                f"no storage DSN: set the {env} environment variable or pass a default"
+            )
+    config = parse_dsn(dsn)
+    storage = _cache.get(config)
+    if storage is None:
+        get_scheme(config.scheme).check_installed()
+        with _cache_lock:
+            storage = _cache.setdefault(config, Storage(config))
+    return storage
+
+
+class Storage:
+    """Media storage behind a DSN: keys in, bytes and URLs out.
+
+    Keys are relative POSIX paths; every method raises :class:`InvalidKeyError` for an
+    unsafe one before any I/O, and :class:`FileNotFoundError` for a missing one.
+    """
+
+    def __init__(self, config: StorageConfig, *, environ: Mapping[str, str] = os.environ) -> None:
+        self._config = config
+        self._url = make_resolver(config, environ=environ)
+        self._backend: Backend | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Storage({self._config.redacted()!r})"
+
+    @property
+    def config(self) -> StorageConfig:
+        """The storage's :class:`StorageConfig`."""
+        return self._config
+
+    @property
+    def backend(self) -> Backend:
+        """The scheme's backend, created on first use."""
+        backend = self._backend
+        if backend is None:
+            with self._lock:
+                if self._backend is None:
+                    scheme = get_scheme(self._config.scheme)
+                    scheme.check_installed()
+                    factory = scheme.backend or FsspecBackend
+                    self._backend = factory(self._config)
+                backend = self._backend
+        return backend
+
+    @property
+    def fs(self) -> AbstractFileSystem:
+        """An fsspec filesystem rooted at ``config.root``: keys are relative paths."""
+        return self.backend.fs
+
+    def url(self, key: str, *, expires: int | None = None) -> str:
+        """The public URL of ``key``; presigned when ``config.signed_urls``.
+
+        ``expires`` (seconds) overrides the DSN's lifetime for a presigned URL. Raises
+        :class:`NoPublicURLError` when the storage has no public URL. No network I/O.
+        """
+        return self._url(validate_key(key), expires)
+
+    def open(self, key: str, mode: str = "rb") -> IO[Any]:
+        """Open ``key``: ``rb``/``r`` to read, ``wb``/``w`` to write.
+
+        A write becomes visible only when the file is closed without error: leaving a
+        ``with`` block by an exception keeps the old object (or none).
+        """
+        validate_key(key)
+        raw: IO[Any]
+        if mode in ("rb", "r"):
+            raw = self.backend.open_read(key)
+        elif mode in ("wb", "w"):
+            raw = cast("IO[bytes]", self.backend.open_write(key))
+        else:
+            raise ValueError(f"mode must be 'rb', 'wb', 'r' or 'w', not {mode!r}")
+        if "b" in mode:
+            return raw
+        return io.TextIOWrapper(raw, encoding="utf-8")
+
+    def read_bytes(self, key: str) -> bytes:
+        """The whole content of ``key``."""
+        return self.backend.read_bytes(validate_key(key))
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """Store ``data`` as ``key``, atomically."""
+        self.backend.write_bytes(validate_key(key), data)
+
+    def save(self, key: str, fileobj: BinaryIO | IO[bytes]) -> str:
+        """Stream a readable binary file object into ``key``, atomically; return the key."""
+        with self.backend.open_write(validate_key(key)) as out:
+            shutil.copyfileobj(fileobj, out, _CHUNK)
+        return key
+
+    def exists(self, key: str) -> bool:
+        """Whether an object named ``key`` exists (a directory is not one)."""
+        return self.backend.exists(validate_key(key))
+
+    def delete(self, key: str) -> None:
+        """Delete ``key``; :class:`FileNotFoundError` if there is none."""
+        self.backend.delete(validate_key(key))
+
+    def stat(self, key: str) -> Stat:
+        """Size, modification time, ETag and content type of ``key``."""
+        return self.backend.stat(validate_key(key))
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """The keys that start with ``prefix``, recursively, sorted."""
+        return self.backend.list(validate_prefix(prefix))
+
+    def read_many(self, keys: Iterable[str]) -> dict[str, bytes]:
+        """The content of each key, fetched concurrently on async backends (S3)."""
+        wanted = [validate_key(k) for k in keys]
+        return self.backend.read_many(wanted)
+
+    def write_many(self, items: Mapping[str, bytes]) -> None:
+        """Store each ``key: data`` pair, concurrently on async backends; each write atomic."""
+        for key in items:
+            validate_key(key)
+        self.backend.write_many(items)
+
+    def local_path(self, key: str) -> Path | None:
+        """The local path of ``key`` for ``file`` storages, ``None`` elsewhere."""
+        return self.backend.local_path(validate_key(key))
+
+
+def _clear_cache() -> None:
+    """Forget every opened storage (for tests)."""
+    with _cache_lock:
+        _cache.clear()

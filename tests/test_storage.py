@@ -1,0 +1,249 @@
+"""The Storage contract, one suite run on file, memory, S3 in-process and S3 over HTTP."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from storage_dsn import (
+    ConfigurationError,
+    InvalidKeyError,
+    MissingBackendError,
+    Storage,
+    open_storage,
+)
+
+
+def write_then_fail(storage: Storage, key: str, data: bytes) -> None:
+    with storage.open(key, "wb") as f:
+        f.write(data)
+        raise RuntimeError("crash")
+
+
+KEYS = ["a.txt", "photos/cat.jpg", "photos/2024/dog one.png", "ü/ñ.txt", "x+y=z?&#~.png"]
+
+
+class TestReadWrite:
+    def test_round_trip(self, any_storage: Storage) -> None:
+        """Bytes written under a key read back unchanged, for awkward keys too."""
+        for i, key in enumerate(KEYS):
+            any_storage.write_bytes(key, f"data {i}".encode())
+        for i, key in enumerate(KEYS):
+            assert any_storage.read_bytes(key) == f"data {i}".encode()
+
+    def test_overwrite(self, any_storage: Storage) -> None:
+        """A second write replaces the content."""
+        any_storage.write_bytes("a.txt", b"one")
+        any_storage.write_bytes("a.txt", b"two, longer")
+        assert any_storage.read_bytes("a.txt") == b"two, longer"
+
+    def test_open_write_then_read(self, any_storage: Storage) -> None:
+        """open('wb') streams in; open('rb') streams out."""
+        with any_storage.open("dir/f.bin", "wb") as f:
+            for _ in range(10):
+                f.write(b"0123456789")
+        with any_storage.open("dir/f.bin") as f:
+            assert f.read() == b"0123456789" * 10
+
+    def test_text_mode(self, any_storage: Storage) -> None:
+        """'w' and 'r' are UTF-8 text."""
+        with any_storage.open("t.txt", "w") as f:
+            f.write("héllo")
+        with any_storage.open("t.txt", "r") as f:
+            assert f.read() == "héllo"
+
+    def test_bad_mode(self, any_storage: Storage) -> None:
+        """Append and update modes are refused (they cannot be atomic on object stores)."""
+        with pytest.raises(ValueError, match="mode"):
+            any_storage.open("a.txt", "ab")
+
+    def test_save_streams_a_file_object(self, any_storage: Storage) -> None:
+        """save() copies a file object in and returns the key."""
+        data = os.urandom(3 * 1024 * 1024 + 7)
+        assert any_storage.save("up/big.bin", io.BytesIO(data)) == "up/big.bin"
+        assert any_storage.read_bytes("up/big.bin") == data
+        assert any_storage.stat("up/big.bin").size == len(data)
+
+    def test_large_write_spills_and_commits(self, any_storage: Storage) -> None:
+        """A write past the in-memory limit goes through a temporary file, whole."""
+        data = os.urandom(9 * 1024 * 1024)
+        with any_storage.open("large.bin", "wb") as f:
+            for start in range(0, len(data), 1024 * 1024):
+                f.write(data[start : start + 1024 * 1024])
+        assert any_storage.read_bytes("large.bin") == data
+
+
+class TestAtomicWrites:
+    def test_exception_in_with_keeps_old_content(self, any_storage: Storage) -> None:
+        """Leaving the with block by an exception publishes nothing."""
+        any_storage.write_bytes("k.txt", b"old")
+        with pytest.raises(RuntimeError, match="crash"):
+            write_then_fail(any_storage, "k.txt", b"new but torn")
+        assert any_storage.read_bytes("k.txt") == b"old"
+
+    def test_exception_leaves_no_new_object(self, any_storage: Storage) -> None:
+        """A failed first write leaves no object at all."""
+        with pytest.raises(RuntimeError, match="crash"):
+            write_then_fail(any_storage, "new.txt", b"x" * 100)
+        assert not any_storage.exists("new.txt")
+        assert list(any_storage.list()) == []
+
+    def test_unclosed_writer_publishes_nothing(self, any_storage: Storage) -> None:
+        """A writer dropped without close() is discarded, not committed."""
+        f = any_storage.open("dropped.txt", "wb")
+        f.write(b"half")
+        del f
+        assert not any_storage.exists("dropped.txt")
+
+    def test_not_visible_before_close(self, any_storage: Storage) -> None:
+        """Readers do not see a write in progress."""
+        any_storage.write_bytes("k.txt", b"old")
+        with any_storage.open("k.txt", "wb") as f:
+            f.write(b"new")
+            assert any_storage.read_bytes("k.txt") == b"old"
+        assert any_storage.read_bytes("k.txt") == b"new"
+
+
+class TestMetadata:
+    def test_exists(self, any_storage: Storage) -> None:
+        """exists() is true for objects, false for missing keys and for directories."""
+        any_storage.write_bytes("d/a.txt", b"x")
+        assert any_storage.exists("d/a.txt")
+        assert not any_storage.exists("d/b.txt")
+        assert not any_storage.exists("d")
+
+    def test_stat(self, any_storage: Storage) -> None:
+        """stat() reports size, mtime and content type (and an ETag on S3)."""
+        any_storage.write_bytes("p/cat.jpg", b"\xff\xd8" + b"x" * 98)
+        st = any_storage.stat("p/cat.jpg")
+        assert st.size == 100
+        assert st.mtime is not None
+        assert st.mtime > 1_600_000_000
+        assert st.content_type == "image/jpeg"
+        if any_storage.config.protocol == "s3":
+            assert st.etag is not None
+            assert len(st.etag) == 32
+
+    def test_delete(self, any_storage: Storage) -> None:
+        """delete() removes the object; deleting a missing key is FileNotFoundError."""
+        any_storage.write_bytes("a.txt", b"x")
+        any_storage.delete("a.txt")
+        assert not any_storage.exists("a.txt")
+        with pytest.raises(FileNotFoundError):
+            any_storage.delete("a.txt")
+
+    @pytest.mark.parametrize("op", ["read_bytes", "stat", "open"])
+    def test_missing_key(self, any_storage: Storage, op: str) -> None:
+        """A missing key raises FileNotFoundError, as in fsspec."""
+        with pytest.raises(FileNotFoundError):
+            getattr(any_storage, op)("nope/missing.txt")
+
+
+class TestListing:
+    def test_list_sorted_recursive(self, any_storage: Storage) -> None:
+        """list() yields every key under the root, recursively and sorted."""
+        for key in KEYS:
+            any_storage.write_bytes(key, b"x")
+        assert list(any_storage.list()) == sorted(KEYS)
+
+    def test_list_prefix(self, any_storage: Storage) -> None:
+        """A prefix selects by string prefix, as S3 does, directory or not."""
+        for key in KEYS:
+            any_storage.write_bytes(key, b"x")
+        assert list(any_storage.list("photos/")) == ["photos/2024/dog one.png", "photos/cat.jpg"]
+        assert list(any_storage.list("photos/c")) == ["photos/cat.jpg"]
+        assert list(any_storage.list("pho")) == ["photos/2024/dog one.png", "photos/cat.jpg"]
+        assert list(any_storage.list("nothing/")) == []
+
+    def test_empty(self, any_storage: Storage) -> None:
+        """An empty (or not yet created) storage lists nothing."""
+        assert list(any_storage.list()) == []
+
+
+class TestMany:
+    def test_write_many_read_many(self, any_storage: Storage) -> None:
+        """write_many stores every pair; read_many returns them all by key."""
+        items = {f"many/{i:03}.bin": os.urandom(64 + i) for i in range(150)}
+        any_storage.write_many(items)
+        assert any_storage.read_many(items) == items
+        assert list(any_storage.list("many/")) == sorted(items)
+
+    def test_read_many_missing(self, any_storage: Storage) -> None:
+        """read_many raises FileNotFoundError naming the missing key."""
+        any_storage.write_bytes("a.txt", b"x")
+        with pytest.raises(FileNotFoundError, match=r"b\.txt"):
+            any_storage.read_many(["a.txt", "b.txt"])
+
+    def test_keys_validated_first(self, any_storage: Storage) -> None:
+        """One bad key in a batch stops the batch before any write."""
+        with pytest.raises(InvalidKeyError):
+            any_storage.write_many({"ok.txt": b"x", "../bad": b"y"})
+        assert not any_storage.exists("ok.txt")
+
+
+class TestFilesystem:
+    def test_fs_is_rooted(self, any_storage: Storage) -> None:
+        """storage.fs is an fsspec filesystem whose paths are keys."""
+        import fsspec
+
+        any_storage.write_bytes("a/b.txt", b"via storage")
+        assert isinstance(any_storage.fs, fsspec.AbstractFileSystem)
+        assert any_storage.fs.cat_file("a/b.txt") == b"via storage"
+        any_storage.fs.pipe_file("c.txt", b"via fs")
+        assert any_storage.read_bytes("c.txt") == b"via fs"
+
+    def test_local_path(self, any_storage: Storage) -> None:
+        """local_path() is a Path for file storages and None elsewhere."""
+        path = any_storage.local_path("a/b.txt")
+        if any_storage.config.protocol == "file":
+            assert isinstance(path, Path)
+            assert path == Path(any_storage.config.root, "a/b.txt")
+        else:
+            assert path is None
+
+
+class TestOpenStorage:
+    def test_cached(self, tmp_path: Path) -> None:
+        """The same config gives the same Storage, whatever its spelling."""
+        a = open_storage(f"file://{tmp_path}/m/")
+        b = open_storage(f"file://localhost{tmp_path}/m/")
+        assert a is b
+
+    def test_env_and_default(self, tmp_path: Path) -> None:
+        """dsn=None reads the named variable, then the default."""
+        environ = {"MEDIA_DSN": f"file://{tmp_path}/env/"}
+        st = open_storage(None, env="MEDIA_DSN", environ=environ)
+        assert st.config.root == f"{tmp_path}/env"
+        st = open_storage(None, env="MEDIA_DSN", default=f"file://{tmp_path}/d/", environ={})
+        assert st.config.root == f"{tmp_path}/d"
+
+    def test_default_env_name(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without arguments the DSN comes from DEFAULT_STORAGE_DSN."""
+        monkeypatch.setenv("DEFAULT_STORAGE_DSN", "memory://envtest/")
+        assert open_storage().config.protocol == "memory"
+
+    def test_no_dsn(self) -> None:
+        """No DSN anywhere is a ConfigurationError naming the variable."""
+        with pytest.raises(ConfigurationError, match="DEFAULT_STORAGE_DSN"):
+            open_storage(environ={})
+
+    def test_missing_backend(self) -> None:
+        """A scheme whose extra is missing fails at open_storage, naming the extra."""
+        pytest.importorskip("storage_dsn")
+        import importlib.util
+
+        if importlib.util.find_spec("gcsfs") is not None:
+            pytest.skip("gcsfs is installed here")
+        with pytest.raises(MissingBackendError, match=r'pip install "storage-dsn\[gcs\]"'):
+            open_storage("gs://bucket/prefix/")
+
+    def test_lazy_filesystem(self, tmp_path: Path) -> None:
+        """Opening a storage creates no filesystem until the first I/O."""
+        st = open_storage(f"file://{tmp_path}/lazy/")
+        assert st._backend is None
+        assert not (tmp_path / "lazy").exists()
+        st.write_bytes("a", b"x")
+        assert st._backend is not None
