@@ -17,10 +17,10 @@ from .errors import (
     UnknownSchemeError,
 )
 from .registry import register_scheme
-from .schemes import register_builtins
+from .schemes import register_builtins as _register_builtins
 from .storage import Stat, Storage, open_storage
 
-register_builtins()
+_register_builtins()
 
 __version__ = "0.1.0"
 

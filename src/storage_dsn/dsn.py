@@ -207,6 +207,13 @@ def split_dsn(dsn: str, scheme: str, accepted: frozenset[str]) -> DSNParts:
             "the DSN's host part is malformed (bad port or brackets); if a secret contains "
             "'/', '?', '#' or '@', percent-encode it (%2F, %3F, %23, %40)"
         ) from None
+    if "@" in split.path or "@" in split.query:
+        # An unencoded '/' in a password ends the authority early ("user:12/34@host"
+        # reads as host "user", port 12): refuse rather than guess, and never echo it.
+        raise InvalidDSNError(
+            "the DSN has '@' after the host; if a secret contains '/', '?', '#' or '@', "
+            "percent-encode it (%2F, %3F, %23, %40), and write '@' elsewhere as %40"
+        )
     if split.password is not None and split.username is None:
         raise InvalidDSNError("the DSN has a password without a user name")
     params, options, url, domain = _split_query(split.query, scheme, accepted)
@@ -341,15 +348,25 @@ def _decode(value: str | None) -> str | None:
         ) from None
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _has_control(text: str) -> bool:
-    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+    return _CONTROL.search(text) is not None
+
+
+_SCALARS = (str, int, float, bool, bytes, type(None))
 
 
 def _freeze(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, Mapping):
         return MappingProxyType({str(k): _freeze(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
         return tuple(_freeze(v) for v in value)
+    if value is None or isinstance(value, (str, int, float, bytes)):
+        return value
     return copy.deepcopy(value)
 
 
@@ -358,6 +375,8 @@ def _thaw(value: Any) -> Any:
         return {k: _thaw(v) for k, v in value.items()}
     if isinstance(value, tuple):
         return [_thaw(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bytes)):
+        return value
     return copy.deepcopy(value)
 
 

@@ -10,11 +10,10 @@ separator, and no control character to confuse a log or a terminal.
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
 
 from .errors import InvalidKeyError
 
-__all__ = ["MAX_KEY_BYTES", "quote_key", "validate_key", "validate_prefix"]
+__all__ = ["MAX_KEY_BYTES", "quote_key", "quoted_key", "validate_key", "validate_prefix"]
 
 #: S3's limit on a key, in UTF-8 bytes; applied to every backend so a key that works
 #: locally also works in the cloud.
@@ -24,6 +23,34 @@ MAX_KEY_BYTES = 1024
 # (NUL, CR, LF, ESC) are the raw material of truncation, header and log injection.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_BAD_CHAR = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
+# Up to this many characters a key cannot pass 1024 UTF-8 bytes (4 bytes at most each).
+_FAST_MAX_CHARS = MAX_KEY_BYTES // 4
+_ALL_UNRESERVED = re.compile(r"[A-Za-z0-9_.~/-]+")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~/-")
+
+
+class _QuoteTable(dict[int, str]):
+    """``str.translate`` table: code point to its percent-encoded UTF-8.
+
+    ASCII is filled in up front; other characters are encoded the first time they are
+    seen and remembered (up to a bound), so quoting stays a single C-level pass.
+    """
+
+    def __missing__(self, codepoint: int) -> str:
+        try:
+            quoted = "".join(f"%{b:02X}" for b in chr(codepoint).encode("utf-8"))
+        except UnicodeEncodeError:  # a lone surrogate; validate_key refuses these
+            quoted = "%EF%BF%BD"
+        if len(self) < _QUOTE_TABLE_LIMIT:
+            self[codepoint] = quoted
+        return quoted
+
+
+_QUOTE_TABLE_LIMIT = 65536
+_QUOTE_TABLE = _QuoteTable(
+    {c: (chr(c) if chr(c) in _UNRESERVED else f"%{c:02X}") for c in range(128)}
+)
 
 
 def validate_key(key: object) -> str:
@@ -33,6 +60,21 @@ def validate_key(key: object) -> str:
     segments none of which is empty, ``.`` or ``..``; with no backslash, no control
     character, and no leading ``/`` or drive letter.
     """
+    # Fast path: keys are checked on every call, often per request, so the common case is
+    # a few substring tests and one character-class scan; the slow path below only runs
+    # to explain a refusal.
+    if (
+        type(key) is str
+        and 0 < len(key) <= _FAST_MAX_CHARS
+        and (key.isascii() or _encodable(key))
+        and _BAD_CHAR.search(key) is None
+        and key[0] != "/"
+        and key[-1] != "/"
+        and key[1:2] != ":"
+        and "//" not in key
+        and not _has_dot_segment(key)
+    ):
+        return key
     if not isinstance(key, str):
         raise InvalidKeyError(f"a key must be a str, not {type(key).__name__}")
     if not key:
@@ -65,7 +107,46 @@ def quote_key(key: str) -> str:
     RFC 3986 unreserved characters and ``/`` stay; every other byte of the UTF-8 key
     becomes ``%XX``: ``a b/ü.txt`` gives ``a%20b/%C3%BC.txt``.
     """
-    return quote(key, safe="/")
+    return key.translate(_QUOTE_TABLE)
+
+
+def quoted_key(key: object) -> str:
+    """:func:`validate_key` then :func:`quote_key`, in one pass for the common case.
+
+    A key made only of unreserved characters needs no quoting and cannot hold a control
+    character, backslash or drive colon, so only its shape is left to check.
+    """
+    if (
+        type(key) is str
+        and len(key) <= _FAST_MAX_CHARS
+        and _ALL_UNRESERVED.fullmatch(key) is not None
+        and key[0] != "/"
+        and key[-1] != "/"
+        and "//" not in key
+        and not _has_dot_segment(key)
+    ):
+        return key
+    return quote_key(validate_key(key))
+
+
+def _has_dot_segment(key: str) -> bool:
+    if key[0] != "." and "/." not in key:
+        return False
+    return (
+        key in (".", "..")
+        or key.startswith(("./", "../"))
+        or key.endswith(("/.", "/.."))
+        or "/./" in key
+        or "/../" in key
+    )
+
+
+def _encodable(key: str) -> bool:
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_text(key: str) -> None:

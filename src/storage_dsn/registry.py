@@ -50,11 +50,15 @@ class Scheme:
     def check_installed(self) -> None:
         """Raise :class:`MissingBackendError` when a required module is missing."""
         for module in self.requires:
+            if module in _installed:
+                continue
             if importlib.util.find_spec(module) is None:
                 raise MissingBackendError(self.name, module, self.extra)
+            _installed.add(module)  # only positives: an install mid-run is then seen
 
 
 _SCHEMES: dict[str, Scheme] = {}
+_installed: set[str] = set()
 #: Read-only view of the registered schemes, by name.
 schemes: Mapping[str, Scheme] = MappingProxyType(_SCHEMES)
 _lock = threading.Lock()

@@ -32,6 +32,9 @@ DEFAULT_ENV = "DEFAULT_STORAGE_DSN"
 _CHUNK = 1024 * 1024
 
 _cache: dict[StorageConfig, Storage] = {}
+# The DSN strings seen, so a per-request open_storage() is a dict lookup, not a parse.
+_by_dsn: dict[str, Storage] = {}
+_MAX_DSN_ALIASES = 256
 _cache_lock = threading.Lock()
 
 
@@ -55,12 +58,19 @@ def open_storage(
             raise ConfigurationError(
                 f"no storage DSN: set the {env} environment variable or pass a default"
             )
+    storage = _by_dsn.get(dsn)
+    if storage is not None:
+        return storage
     config = parse_dsn(dsn)
     storage = _cache.get(config)
     if storage is None:
         get_scheme(config.scheme).check_installed()
         with _cache_lock:
             storage = _cache.setdefault(config, Storage(config))
+    with _cache_lock:
+        if len(_by_dsn) >= _MAX_DSN_ALIASES:
+            _by_dsn.clear()
+        _by_dsn[dsn] = storage
     return storage
 
 
@@ -110,7 +120,7 @@ class Storage:
         ``expires`` (seconds) overrides the DSN's lifetime for a presigned URL. Raises
         :class:`NoPublicURLError` when the storage has no public URL. No network I/O.
         """
-        return self._url(validate_key(key), expires)
+        return self._url(key, expires)  # the resolver validates the key
 
     def open(self, key: str, mode: str = "rb") -> IO[Any]:
         """Open ``key``: ``rb``/``r`` to read, ``wb``/``w`` to write.
@@ -180,3 +190,4 @@ def _clear_cache() -> None:
     """Forget every opened storage (for tests)."""
     with _cache_lock:
         _cache.clear()
+        _by_dsn.clear()

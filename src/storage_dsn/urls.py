@@ -1,5 +1,8 @@
 """Public and presigned URLs for stored keys.
 
+Resolvers take unvalidated keys and validate them (:func:`~storage_dsn.keys.quoted_key`).
+
+
 :func:`make_resolver` builds one resolver per storage, when the storage is opened, so a call
 to :meth:`Storage.url` is string work only: no network, no new client, no re-parsing.
 
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .errors import NoPublicURLError
-from .keys import quote_key
+from .keys import quote_key, quoted_key, validate_key
 
 if TYPE_CHECKING:
     from .dsn import StorageConfig
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Resolver", "SigV2Presigner", "SigV4Presigner", "make_resolver"]
 
-#: ``resolver(key, expires)`` returns the URL of an already validated key.
+#: ``resolver(key, expires)`` validates ``key`` and returns its URL.
 Resolver = Callable[[str, "int | None"], str]
 Clock = Callable[[], float]
 
@@ -51,7 +54,7 @@ def make_resolver(
         return _no_url(config)
 
     def public(key: str, expires: int | None = None) -> str:
-        return base + quote_key(key)
+        return base + quoted_key(key)
 
     return public
 
@@ -64,6 +67,7 @@ def _no_url(config: StorageConfig) -> Resolver:
     )
 
     def no_url(key: str, expires: int | None = None) -> str:
+        validate_key(key)
         raise NoPublicURLError(message)
 
     return no_url
@@ -150,7 +154,7 @@ class SigV4Presigner(_Presigner):
         now = time.gmtime(self._clock())
         amz_date = time.strftime("%Y%m%dT%H%M%SZ", now)
         day = amz_date[:8]
-        path = self._path_base + quote_key(key)
+        path = self._path_base + quoted_key(key)
         # Parameters in byte order of their names, as the canonical query string needs.
         query = (
             "X-Amz-Algorithm=AWS4-HMAC-SHA256"
@@ -175,7 +179,7 @@ class SigV2Presigner(_Presigner):
 
     def __call__(self, key: str, expires: int | None = None) -> str:
         until = int(self._clock()) + (expires or self._expires)
-        path = self._path_base + quote_key(key)
+        path = self._path_base + quoted_key(key)
         resource = path
         if self._loc.access_point is None and not self._loc.path_style:
             resource = f"/{self._loc.bucket}{path}"

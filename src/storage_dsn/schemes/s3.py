@@ -254,19 +254,18 @@ def _aws_endpoint(aws: re.Match[str], region: str) -> str:
 
 
 def _is_path_style_host(parts: DSNParts) -> bool:
-    if parts.port is not None or parts.host == "localhost":
-        return True
-    try:
-        ipaddress.ip_address(parts.host)
-    except ValueError:
-        return False
-    return True
+    return parts.port is not None or parts.host == "localhost" or _is_ip(parts.host)
 
 
 def _needs_path_style(bucket: str, endpoint: str) -> bool:
     host = endpoint.partition("://")[2]
-    if "." in bucket or ":" in host or host == "localhost":
-        return True
+    return "." in bucket or ":" in host or host == "localhost" or _is_ip(host)
+
+
+def _is_ip(host: str) -> bool:
+    # Host names end in a letter; only then is the (slower) parse worth doing.
+    if not host or not (host[-1].isdigit() or ":" in host):
+        return False
     try:
         ipaddress.ip_address(host)
     except ValueError:

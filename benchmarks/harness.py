@@ -1,0 +1,154 @@
+"""A small side-by-side benchmark harness.
+
+Each scenario runs ours and every peer interleaved (A B C A B C ...), at least five rounds,
+and records wall and client CPU time per round. Results hold median, min and max; ratios
+compare each peer's median with ours (above 1: ours is faster).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass
+class Result:
+    scenario: str
+    tool: str
+    metric: str
+    median: float
+    min: float
+    max: float
+    unit: str
+    cpu_s: float
+    rounds: int
+
+
+@dataclass
+class Ratio:
+    scenario: str
+    vs: str
+    ratio: float
+
+
+@dataclass
+class Report:
+    machine: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    results: list[Result] = field(default_factory=list)
+    ratios: list[Ratio] = field(default_factory=list)
+
+    def compare(
+        self,
+        scenario: str,
+        ours: tuple[str, Callable[[], None]],
+        peers: list[tuple[str, Callable[[], None]]],
+        *,
+        number: int,
+        rounds: int,
+        variants: list[tuple[str, Callable[[], None]]] = (),  # type: ignore[assignment]
+        metric: str = "time per call",
+        unit: str = "us",
+    ) -> None:
+        """Time ``number`` calls of each tool per round, interleaved, for ``rounds`` rounds.
+
+        ``variants`` are other ways of using storage-dsn: measured, shown, given no ratio.
+        """
+        tools = [ours, *variants, *peers]
+        scale = {"us": 1e6, "ms": 1e3, "s": 1.0}[unit]
+        wall: dict[str, list[float]] = {name: [] for name, _ in tools}
+        cpu: dict[str, list[float]] = {name: [] for name, _ in tools}
+        for _, fn in tools:  # warm every tool once, outside the measurement
+            fn()
+        for _ in range(rounds):
+            for name, fn in tools:
+                c0, t0 = time.process_time(), time.perf_counter()
+                for _ in range(number):
+                    fn()
+                t1, c1 = time.perf_counter(), time.process_time()
+                wall[name].append((t1 - t0) / number * scale)
+                cpu[name].append(c1 - c0)
+        for name, _ in tools:
+            samples = wall[name]
+            self.results.append(
+                Result(
+                    scenario=scenario,
+                    tool=name,
+                    metric=metric,
+                    median=statistics.median(samples),
+                    min=min(samples),
+                    max=max(samples),
+                    unit=unit,
+                    cpu_s=statistics.median(cpu[name]),
+                    rounds=rounds,
+                )
+            )
+        ours_median = statistics.median(wall[ours[0]])
+        for name, _ in peers:
+            self.ratios.append(
+                Ratio(scenario=scenario, vs=name, ratio=statistics.median(wall[name]) / ours_median)
+            )
+        self._print(scenario)
+
+    def _print(self, scenario: str) -> None:
+        print(f"\n{scenario}")
+        for r in self.results:
+            if r.scenario == scenario:
+                print(
+                    f"  {r.tool:<44} median {r.median:10.2f} {r.unit}"
+                    f"  (min {r.min:.2f}, max {r.max:.2f})"
+                )
+        for r in self.ratios:
+            if r.scenario == scenario:
+                print(f"  ratio vs {r.vs:<35} {r.ratio:8.1f}x")
+
+    def save(self, name: str = "latest") -> Path:
+        RESULTS.mkdir(exist_ok=True)
+        path = RESULTS / f"{name}.json"
+        data = {
+            "machine": self.machine,
+            "versions": self.versions,
+            "results": [asdict(r) for r in self.results],
+            "ratios": [asdict(r) for r in self.ratios],
+        }
+        path.write_text(json.dumps(data, indent=2) + "\n")
+        return path
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    }
+
+
+def versions(*packages: str) -> dict[str, str]:
+    found = {}
+    for package in packages:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found

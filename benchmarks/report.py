@@ -1,0 +1,81 @@
+"""Write BENCHMARKS.md and PNG charts from a :class:`Report`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from harness import RESULTS, Report
+
+ROOT = Path(__file__).parent.parent
+
+METHOD = """\
+Every scenario runs storage-dsn and each peer in the same process and the same run,
+interleaved round by round (A B C A B C ...), after one warm-up call each. A round times a
+fixed number of calls; the tables give the median, min and max of the per-call time over
+the rounds, the median client CPU seconds of a round, and the ratio of each peer's median
+to ours (above 1: storage-dsn is faster). The machine and every library version are
+recorded in `benchmarks/results/latest.json`. Run `nox -s bench` (or `nox -s bench --
+--quick` for a smoke run) to reproduce; timings on shared machines are noisy, ratios less so.
+"""
+
+
+def write_markdown(report: Report) -> Path:
+    lines = ["# Benchmarks", "", METHOD]
+    m = report.machine
+    lines += [
+        f"Last full run: {m.get('date')}, {m.get('cores')} cores, {m.get('cpu')}, "
+        f"Python {m.get('python')}.",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in report.versions.items()) + ".",
+        "",
+    ]
+    scenarios = list(dict.fromkeys(r.scenario for r in report.results))
+    for scenario in scenarios:
+        chart = _chart(report, scenario)
+        lines += [f"## {scenario}", ""]
+        lines += [
+            "| tool | median | min | max | CPU s/round | ours is |",
+            "|---|---|---|---|---|---|",
+        ]
+        ratios = {r.vs: r.ratio for r in report.ratios if r.scenario == scenario}
+        for r in report.results:
+            if r.scenario != scenario:
+                continue
+            ratio = f"{ratios[r.tool]:.1f}x faster" if r.tool in ratios else "(ours)"
+            lines.append(
+                f"| {r.tool} | {r.median:.2f} {r.unit} | {r.min:.2f} | {r.max:.2f} "
+                f"| {r.cpu_s:.3f} | {ratio} |"
+            )
+        if chart:
+            lines += ["", f"![{scenario}](benchmarks/results/{chart.name})"]
+        lines.append("")
+    path = ROOT / "BENCHMARKS.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _chart(report: Report, scenario: str) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    rows = [r for r in report.results if r.scenario == scenario]
+    fig, ax = plt.subplots(figsize=(8, 0.6 * len(rows) + 1.2))
+    names = [r.tool for r in rows][::-1]
+    medians = [r.median for r in rows][::-1]
+    errors = [[r.median - r.min for r in rows][::-1], [r.max - r.median for r in rows][::-1]]
+    colors = ["#2b7bba" if n.startswith("storage-dsn") else "#999999" for n in names]
+    ax.barh(names, medians, xerr=errors, color=colors)
+    ax.set_xlabel(f"{rows[0].metric} ({rows[0].unit}), lower is better")
+    ax.set_xscale("log")
+    ax.set_title(scenario)
+    fig.tight_layout()
+    slug = re.sub(r"[^a-z0-9]+", "-", scenario.lower()).strip("-")
+    path = RESULTS / f"{slug}.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,43 @@
+"""Run the benchmarks side by side with the tools users pick instead.
+
+``nox -s bench`` runs everything; ``nox -s bench -- --quick`` runs every scenario with small
+counts. Results go to ``benchmarks/results/latest.json`` (with the machine and every
+library version), ``BENCHMARKS.md`` and PNG charts under ``benchmarks/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from harness import Report, machine_info, versions
+from report import write_markdown
+from scenarios_urls import run_parse, run_urls
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    args = parser.parse_args(argv)
+    report = Report(
+        machine=machine_info(),
+        versions=versions(
+            "storage-dsn", "fsspec", "s3fs", "boto3", "botocore", "django-storage-url", "django"
+        ),
+    )
+    scale = 0.1 if args.quick else 1.0
+    rounds = 5 if args.quick else 9
+    run_parse(report, scale=scale, rounds=rounds)
+    run_urls(report, scale=scale, rounds=rounds)
+    path = report.save("quick" if args.quick else "latest")
+    print(f"\nresults: {path}")
+    if not args.quick:
+        print(f"report:  {write_markdown(report)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,86 @@
+"""Crash safety: a process killed mid-write leaves the old object or none, never a torn one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from storage_dsn import open_storage
+from tests.conftest import KEY_ID, QUOTED_SECRET, make_bucket
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from storage_dsn import open_storage
+    storage = open_storage(sys.argv[1])
+    chunk = b"N" * (1024 * 1024)
+    with storage.open("big.bin", "wb") as f:
+        for i in range(int(sys.argv[2])):
+            f.write(chunk)
+            if i == 3:
+                print("writing", flush=True)
+        print("closing", flush=True)
+    print("done", flush=True)
+    """
+)
+
+
+def kill_mid_write(dsn: str, megabytes: int, after: str, delay: float) -> None:
+    """Start a writer, wait for ``after`` on its stdout, then SIGKILL it after ``delay``."""
+    with subprocess.Popen(
+        [sys.executable, "-c", WRITER, dsn, str(megabytes)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.strip() == after:
+                break
+        else:  # pragma: no cover - the writer died on its own
+            pytest.fail(f"writer exited ({proc.wait()}) before {after!r}")
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+
+
+class TestLocal:
+    @pytest.mark.parametrize("after", ["writing", "closing"])
+    def test_old_content_survives(self, tmp_path: Path, after: str) -> None:
+        """Killed while writing (or while committing) 256 MiB: the old file is intact."""
+        dsn = f"file://{tmp_path}/media/"
+        storage = open_storage(dsn)
+        storage.write_bytes("big.bin", b"old content")
+        kill_mid_write(dsn, 256, after, 0.05)
+        data = storage.read_bytes("big.bin")
+        assert data in (b"old content", b"N" * 256 * 1024 * 1024)
+        assert data == b"old content" or after == "closing"
+        assert list(storage.list()) == ["big.bin"]
+
+    def test_no_file_when_new(self, tmp_path: Path) -> None:
+        """Killed mid-write with no previous file: there is still no file."""
+        dsn = f"file://{tmp_path}/media/"
+        kill_mid_write(dsn, 256, "writing", 0.05)
+        storage = open_storage(dsn)
+        assert not storage.exists("big.bin")
+        assert list(storage.list()) == []
+
+
+@pytest.mark.s3
+def test_s3_killed_upload_leaves_old_object(moto_server: str) -> None:
+    """Killed while uploading 64 MiB to S3 over HTTP: the old object is intact."""
+    bucket = make_bucket(moto_server)
+    host = moto_server.removeprefix("http://")
+    dsn = f"s3+http://{KEY_ID}:{QUOTED_SECRET}@{host}/{bucket}/m/"
+    storage = open_storage(dsn)
+    storage.write_bytes("big.bin", b"old content")
+    kill_mid_write(dsn, 64, "closing", 0.2)
+    data = storage.read_bytes("big.bin")
+    assert data in (b"old content", b"N" * 64 * 1024 * 1024)

@@ -1,0 +1,341 @@
+"""Public and presigned URLs: the rules table, botocore agreement, and real fetches."""
+
+from __future__ import annotations
+
+import datetime
+import types
+import urllib.request
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from storage_dsn import NoPublicURLError, open_storage, parse_dsn
+from storage_dsn.urls import make_resolver
+from tests.conftest import KEY_ID, QUOTED_SECRET, SECRET, make_bucket
+
+KEY = "a b/ü.txt"
+
+URLS = [
+    # the contract's examples
+    ("file:///data/media/?url=%2Fmedia%2F", KEY, "/media/a%20b/%C3%BC.txt"),
+    (
+        "s3://K:S@my-bucket.s3.eu-central-1.amazonaws.com/media/?domain=cdn.example.com",
+        KEY,
+        "https://cdn.example.com/media/a%20b/%C3%BC.txt",
+    ),
+    (
+        "s3://K:S@b.nyc3.digitaloceanspaces.com/?url=https%3A%2F%2Fcdn.example.org%2Fx%2F",
+        KEY,
+        "https://cdn.example.org/x/a%20b/%C3%BC.txt",
+    ),
+    (
+        "s3://K:S@my.dotted.bucket.s3-us-west-2.amazonaws.com/",
+        KEY,
+        "https://s3.us-west-2.amazonaws.com/my.dotted.bucket/a%20b/%C3%BC.txt",
+    ),
+    # reserved characters
+    ("file:///m/?url=/media/", "x+y=z?&#~.png", "/media/x%2By%3Dz%3F%26%23~.png"),
+    # url= keeps its own path, with or without the trailing slash
+    (
+        "file:///m/?url=https%3A%2F%2Fcdn.example.org%2Fstatic%2Fu",
+        "a.jpg",
+        "https://cdn.example.org/static/u/a.jpg",
+    ),
+    ("memory://n/p/?url=%2Fmedia", "a.jpg", "/media/a.jpg"),
+    # domain= with and without a prefix
+    (
+        "s3://K:S@bucket.s3.amazonaws.com/?domain=cdn.example.com",
+        "a.jpg",
+        "https://cdn.example.com/a.jpg",
+    ),
+    ("memory://n/p/?domain=cdn.example.com", "a.jpg", "https://cdn.example.com/p/a.jpg"),
+    # S3 virtual host, AWS
+    (
+        "s3://K:S@bucket.s3.eu-central-1.amazonaws.com/media/",
+        "a.jpg",
+        "https://bucket.s3.eu-central-1.amazonaws.com/media/a.jpg",
+    ),
+    (
+        "s3://K:S@bucket.s3-eu-west-1.amazonaws.com/",
+        "a.jpg",
+        "https://bucket.s3.eu-west-1.amazonaws.com/a.jpg",
+    ),
+    ("s3://K:S@bucket.s3.amazonaws.com/", "a.jpg", "https://bucket.s3.amazonaws.com/a.jpg"),
+    (
+        "s3://K:S@bucket.s3.dualstack.eu-west-1.amazonaws.com/",
+        "a.jpg",
+        "https://bucket.s3.dualstack.eu-west-1.amazonaws.com/a.jpg",
+    ),
+    (
+        "s3://K:S@photos-123456789012.s3-accesspoint.eu-west-1.amazonaws.com/m/",
+        "a.jpg",
+        "https://photos-123456789012.s3-accesspoint.eu-west-1.amazonaws.com/m/a.jpg",
+    ),
+    # S3 path style: addressing_style=path, AWS host without bucket, IP/port, s3+http
+    (
+        "s3://K:S@bucket.s3.eu-central-1.amazonaws.com/?addressing_style=path",
+        "a.jpg",
+        "https://s3.eu-central-1.amazonaws.com/bucket/a.jpg",
+    ),
+    (
+        "s3://K:S@s3.eu-west-1.amazonaws.com/bucket/m/",
+        "a.jpg",
+        "https://s3.eu-west-1.amazonaws.com/bucket/m/a.jpg",
+    ),
+    ("s3://K:S@10.1.2.3:9000/bucket/m/", "a.jpg", "https://10.1.2.3:9000/bucket/m/a.jpg"),
+    (
+        "s3+http://K:S@127.0.0.1:9000/bucket/m/",
+        KEY,
+        "http://127.0.0.1:9000/bucket/m/a%20b/%C3%BC.txt",
+    ),
+    # S3-compatible hosts as written
+    ("s3://K:S@bucket.sos-ch-dk-2.exo.io/m/", "a.jpg", "https://bucket.sos-ch-dk-2.exo.io/m/a.jpg"),
+    (
+        "s3://K:S@bucket.nyc3.digitaloceanspaces.com/",
+        "a.jpg",
+        "https://bucket.nyc3.digitaloceanspaces.com/a.jpg",
+    ),
+    # other clouds' defaults
+    ("gs://bucket/p/", KEY, "https://storage.googleapis.com/bucket/p/a%20b/%C3%BC.txt"),
+    (
+        "az://acct:k@blob.core.windows.net/c/p/",
+        "a.jpg",
+        "https://acct.blob.core.windows.net/c/p/a.jpg",
+    ),
+]
+
+
+@pytest.mark.parametrize(("dsn", "key", "url"), URLS, ids=[u[0][:60] for u in URLS])
+def test_public_urls(dsn: str, key: str, url: str) -> None:
+    """Each base and style gives the expected URL."""
+    assert make_resolver(parse_dsn(dsn))(key, None) == url
+
+
+@pytest.mark.parametrize("dsn", ["file:///data/media/", "memory://x/", "sftp://u:p@host/srv/"])
+def test_no_public_url(dsn: str) -> None:
+    """Storages without url=/domain= raise NoPublicURLError naming the fix."""
+    with pytest.raises(NoPublicURLError, match=r"url=.*domain="):
+        make_resolver(parse_dsn(dsn))("a.jpg", None)
+
+
+def test_url_validates_key() -> None:
+    """Storage.url refuses unsafe keys like every other method."""
+    from storage_dsn import InvalidKeyError
+
+    with pytest.raises(InvalidKeyError):
+        open_storage("file:///m/?url=/media/").url("../etc/passwd")
+
+
+# --- presigned URLs against botocore -------------------------------------------------------
+
+FROZEN = datetime.datetime(2026, 11, 24, 13, 37, 42)
+FROZEN_EPOCH = FROZEN.replace(tzinfo=datetime.timezone.utc).timestamp()
+PRESIGN_KEYS = [KEY, "x+y=z?&#~.png", "plain.jpg", "deep/dir/ü ñ/ä%20.txt"]
+PRESIGN_CASES = [
+    (
+        "aws-regional",
+        f"s3://{KEY_ID}:{QUOTED_SECRET}@bucket.s3.eu-central-1.amazonaws.com/media/?qs_auth=true",
+        "https://s3.eu-central-1.amazonaws.com",
+        "eu-central-1",
+        "virtual",
+    ),
+    (
+        "us-east-1",
+        f"s3://{KEY_ID}:{QUOTED_SECRET}@bucket.s3.amazonaws.com/?acl=private",
+        "https://s3.amazonaws.com",
+        "us-east-1",
+        "virtual",
+    ),
+    (
+        "s3-http-path",
+        f"s3+http://{KEY_ID}:{QUOTED_SECRET}@127.0.0.1:9000/bucket/m/?qs_auth=true",
+        "http://127.0.0.1:9000",
+        "us-east-1",
+        "path",
+    ),
+    (
+        "dotted-path",
+        f"s3://{KEY_ID}:{QUOTED_SECRET}@my.dotted.bucket.s3-us-west-2.amazonaws.com/?qs_auth=true",
+        "https://s3.us-west-2.amazonaws.com",
+        "us-west-2",
+        "path",
+    ),
+    (
+        "session-token",
+        f"s3://{KEY_ID}:{QUOTED_SECRET}@bucket.s3.eu-west-1.amazonaws.com/?qs_auth=true&token=FwoG%2Ftoken%2Bvalue%3D%3D",
+        "https://s3.eu-west-1.amazonaws.com",
+        "eu-west-1",
+        "virtual",
+    ),
+    (
+        "expires",
+        f"s3://{KEY_ID}:{QUOTED_SECRET}@bucket.s3.eu-west-1.amazonaws.com/?qs_auth=true&expires=900",
+        "https://s3.eu-west-1.amazonaws.com",
+        "eu-west-1",
+        "virtual",
+    ),
+]
+
+
+def botocore_url(
+    monkeypatch: pytest.MonkeyPatch,
+    endpoint: str,
+    region: str,
+    style: str,
+    key: str,
+    *,
+    prefix: str,
+    bucket: str,
+    expires: int,
+    token: str | None,
+    version: str,
+) -> str:
+    import boto3
+    import botocore.auth
+    from botocore.config import Config
+
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: FROZEN)
+    monkeypatch.setattr(botocore.auth, "time", types.SimpleNamespace(time=lambda: FROZEN_EPOCH))
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=KEY_ID,
+        aws_secret_access_key=SECRET,
+        aws_session_token=token,
+        config=Config(signature_version=version, s3={"addressing_style": style}),
+    )
+    params = {"Bucket": bucket, "Key": prefix + key}
+    return str(client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires))
+
+
+def same_url(ours: str, theirs: str) -> None:
+    a, b = urlsplit(ours), urlsplit(theirs)
+    assert (a.scheme, a.netloc, a.path) == (b.scheme, b.netloc, b.path)
+    assert parse_qs(a.query, strict_parsing=True) == parse_qs(b.query, strict_parsing=True)
+
+
+@pytest.mark.parametrize(
+    ("dsn", "endpoint", "region", "style"),
+    [c[1:] for c in PRESIGN_CASES],
+    ids=[c[0] for c in PRESIGN_CASES],
+)
+@pytest.mark.parametrize("key", PRESIGN_KEYS)
+def test_sigv4_matches_botocore(
+    monkeypatch: pytest.MonkeyPatch, dsn: str, endpoint: str, region: str, style: str, key: str
+) -> None:
+    """At the same instant, our SigV4 URL equals botocore's, signature included."""
+    config = parse_dsn(dsn)
+    ours = make_resolver(config, environ={}, clock=lambda: FROZEN_EPOCH)(key, None)
+    bucket, _, prefix = config.root.partition("/")
+    token = config.options.get("token")
+    theirs = botocore_url(
+        monkeypatch,
+        endpoint,
+        region,
+        style,
+        key,
+        prefix=prefix + "/" if prefix else "",
+        bucket=bucket,
+        expires=config.url_expires,
+        token=token,
+        version="s3v4",
+    )
+    same_url(ours, theirs)
+    assert "X-Amz-Signature=" in ours
+    assert SECRET not in ours
+    assert QUOTED_SECRET not in ours
+
+
+@pytest.mark.parametrize("key", PRESIGN_KEYS)
+@pytest.mark.parametrize("style", ["virtual", "path"])
+def test_sigv2_matches_botocore(monkeypatch: pytest.MonkeyPatch, key: str, style: str) -> None:
+    """auth=s3 gives legacy V2 query-string URLs equal to botocore's."""
+    dsn = f"s3://{KEY_ID}:{QUOTED_SECRET}@bucket.s3.eu-west-1.amazonaws.com/m/?auth=s3&qs_auth=true&addressing_style={style}"
+    ours = make_resolver(parse_dsn(dsn), environ={}, clock=lambda: FROZEN_EPOCH)(key, None)
+    theirs = botocore_url(
+        monkeypatch,
+        "https://s3.eu-west-1.amazonaws.com",
+        "eu-west-1",
+        style,
+        key,
+        prefix="m/",
+        bucket="bucket",
+        expires=3600,
+        token=None,
+        version="s3",
+    )
+    same_url(ours, theirs)
+    assert SECRET not in ours
+
+
+def test_expires_override_and_day_change() -> None:
+    """url(expires=) overrides the lifetime; the signing key follows the date."""
+    now = [FROZEN_EPOCH]
+    resolve = make_resolver(
+        parse_dsn(f"s3://{KEY_ID}:{QUOTED_SECRET}@b.s3.amazonaws.com/?qs_auth=true"),
+        environ={},
+        clock=lambda: now[0],
+    )
+    first = resolve("a.jpg", 60)
+    assert "X-Amz-Expires=60&" in first
+    now[0] += 86400
+    second = resolve("a.jpg", 60)
+    assert "%2F20261125%2F" in second
+    assert (
+        parse_qs(urlsplit(first).query)["X-Amz-Signature"]
+        != parse_qs(urlsplit(second).query)["X-Amz-Signature"]
+    )
+
+
+def test_presign_from_environment_credentials() -> None:
+    """With no credentials in the DSN, presigning uses AWS_* from the environment."""
+    environ = {"AWS_ACCESS_KEY_ID": "ENVKEY", "AWS_SECRET_ACCESS_KEY": "envsecret"}
+    url = make_resolver(parse_dsn("s3://b.s3.amazonaws.com/?qs_auth=true"), environ=environ)(
+        "a", None
+    )
+    assert "X-Amz-Credential=ENVKEY%2F" in url
+    with pytest.raises(NoPublicURLError, match="credentials"):
+        make_resolver(parse_dsn("s3://b.s3.amazonaws.com/?qs_auth=true"), environ={})
+
+
+def test_presigned_repr_hides_secret() -> None:
+    """The resolver's repr shows the endpoint only."""
+    resolver = make_resolver(
+        parse_dsn(f"s3://{KEY_ID}:{QUOTED_SECRET}@b.s3.amazonaws.com/?qs_auth=true"), environ={}
+    )
+    assert SECRET not in repr(resolver)
+
+
+# --- over real HTTP --------------------------------------------------------------------------
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("query", ["acl=public-read", "qs_auth=true"])
+def test_fetch_from_moto_server(moto_server: str, query: str) -> None:
+    """A public or presigned URL fetched from the moto server returns the object's bytes."""
+    bucket = make_bucket(moto_server)
+    host = moto_server.removeprefix("http://")
+    dsn = f"s3+http://{KEY_ID}:{QUOTED_SECRET}@{host}/{bucket}/media/?{query}"
+    storage = open_storage(dsn)
+    data = "ünïcode body".encode() * 100
+    storage.write_bytes(KEY, data)
+    url = storage.url(KEY)
+    assert url.startswith(f"{moto_server}/{bucket}/media/a%20b/%C3%BC.txt")
+    with urllib.request.urlopen(url, timeout=10) as response:  # loopback only
+        assert response.read() == data
+
+
+def test_resolver_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """url() does not re-parse the DSN or build anything per call."""
+    storage = open_storage(f"s3://{KEY_ID}:{QUOTED_SECRET}@b.s3.amazonaws.com/?qs_auth=true")
+    calls: list[Any] = []
+    import storage_dsn.dsn
+    import storage_dsn.urls
+
+    monkeypatch.setattr(storage_dsn.dsn, "parse_dsn", lambda *a: calls.append(a))
+    monkeypatch.setattr(storage_dsn.urls, "make_resolver", lambda *a, **k: calls.append(a))
+    for _ in range(3):
+        storage.url("a.jpg")
+    assert calls == []
