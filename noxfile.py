@@ -37,9 +37,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
-    """Open the embedded default storage and show what storage-dsn does with it."""
-    session.install("-e", ".")
-    session.run("python", "examples/demo.py", *session.posargs)
+    """Run the example app on http://127.0.0.1:8000 (``-- s3``: on a local moto S3)."""
+    session.install("-e", ".[flask,s3]")
+    if "s3" in session.posargs:
+        session.install("moto[s3,server]", "boto3")
+    session.run("python", "examples/flaskr/run_demo.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

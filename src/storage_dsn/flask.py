@@ -1,0 +1,214 @@
+"""Flask integration: the :class:`Media` extension and its ``media`` blueprint.
+
+::
+
+    from storage_dsn.flask import Media
+
+    media = Media(app)            # or Media() and media.init_app(app) in a factory
+    media.url("a.jpg")            # also {{ media_url("a.jpg") }} in templates
+    url_for("media.serve", key="a.jpg")
+
+Configuration (read once, in :meth:`Media.init_app`):
+
+``STORAGE_DSN``
+    The storage. Default: ``DEFAULT_STORAGE_DSN`` from the environment, else
+    ``file://{app.instance_path}/media/?url=%2Fmedia%2F``.
+``MEDIA_SERVE``
+    ``None`` (default): serve files from this app when the storage is ``file`` or
+    ``memory`` and its public URL is a path (``/media/``); ``True``/``False`` force it.
+``MEDIA_MAX_AGE``
+    Seconds for ``Cache-Control: public, max-age=N``; ``0`` (default) sends ``no-cache``:
+    browsers revalidate, which a strong ETag makes a cheap 304.
+``MEDIA_REDIRECT``
+    ``True`` (default): when not serving (remote storages), ``GET /media/<key>`` answers
+    302 to ``storage.url(key)``, presigned URLs included.
+``MEDIA_X_ACCEL``
+    ``None`` (default); a path prefix such as ``/protected-media/`` makes responses hand
+    the body to nginx with ``X-Accel-Redirect`` instead of sending it.
+
+The blueprint is mounted at the path of the storage's public URL (``/media/`` when the
+public URL is absolute or missing). For ``file`` storages the same server also runs as
+WSGI middleware in front of the app, so media requests skip Flask's routing and request
+hooks, as whitenoise does for static files; ``url_for("media.serve", ...)`` still works.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, current_app
+from werkzeug.utils import secure_filename
+
+from .serving import MediaServer, StartResponse, _path_info
+from .storage import Storage, open_storage
+
+if TYPE_CHECKING:
+    from werkzeug.datastructures import FileStorage
+
+__all__ = ["EXTENSION_KEY", "Media", "MediaState"]
+
+EXTENSION_KEY = "storage_dsn"
+DEFAULT_PREFIX = "/media/"
+
+
+class MediaState:
+    """What :class:`Media` keeps per app, in ``app.extensions["storage_dsn"]``."""
+
+    def __init__(self, storage: Storage, server: MediaServer, prefix: str) -> None:
+        self.storage = storage
+        self.server = server
+        #: Where the blueprint is mounted, with slashes at both ends.
+        self.prefix = prefix
+
+
+class Media:
+    """Media storage for Flask apps, from ``STORAGE_DSN`` or ``DEFAULT_STORAGE_DSN``.
+
+    Keeps no reference to an app: several apps (an app factory, tests) can share one
+    ``Media`` object, each with its own storage.
+    """
+
+    def __init__(self, app: Flask | None = None, *, environ: Mapping[str, str] = os.environ):
+        self._environ = environ
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Read the configuration, open the storage and register the ``media`` blueprint."""
+        default = f"file://{app.instance_path}/media/?url=%2Fmedia%2F"
+        config = app.config
+        config.setdefault("STORAGE_DSN", self._environ.get("DEFAULT_STORAGE_DSN") or default)
+        config.setdefault("MEDIA_SERVE", None)
+        config.setdefault("MEDIA_MAX_AGE", 0)
+        config.setdefault("MEDIA_REDIRECT", True)
+        config.setdefault("MEDIA_X_ACCEL", None)
+        storage = open_storage(config["STORAGE_DSN"])
+        public = storage.config.public_url or ""
+        on_this_app = public.startswith("/")
+        serve = config["MEDIA_SERVE"]
+        if serve is None:
+            serve = on_this_app and storage.config.protocol in ("file", "memory")
+        prefix = _prefix(public) if on_this_app else DEFAULT_PREFIX
+        server = MediaServer(
+            storage,
+            serve=bool(serve),
+            # A public URL on this app would redirect to itself: answer 404 instead.
+            redirect=bool(config["MEDIA_REDIRECT"]) and not on_this_app,
+            max_age=int(config["MEDIA_MAX_AGE"]),
+            x_accel=config["MEDIA_X_ACCEL"],
+        )
+        app.extensions[EXTENSION_KEY] = MediaState(storage, server, prefix)
+        app.register_blueprint(_make_blueprint(), url_prefix=prefix.rstrip("/"))
+        app.add_template_global(media_url, "media_url")
+        if serve and storage.config.protocol == "file":
+            app.wsgi_app = _MediaMiddleware(app.wsgi_app, server, prefix)  # type: ignore[method-assign]
+
+    @property
+    def storage(self) -> Storage:
+        """The current app's :class:`~storage_dsn.Storage`."""
+        return _state().storage
+
+    def url(self, key: str, *, expires: int | None = None) -> str:
+        """The public URL of ``key`` in the current app's storage."""
+        return _state().storage.url(key, expires=expires)
+
+    def save(
+        self,
+        file: FileStorage,
+        key: str | None = None,
+        *,
+        prefix: str = "",
+        overwrite: bool = False,
+    ) -> str:
+        """Store an uploaded file and return its key.
+
+        Without ``key``, the key is ``prefix`` plus a safe version of the client's file name
+        (``secure_filename``: no directories, no dot-files); the client's path is never
+        trusted. An existing key is kept, and the new file gets a random suffix, unless
+        ``overwrite=True``. The request size limit is Flask's ``MAX_CONTENT_LENGTH``.
+        """
+        storage = _state().storage
+        if key is None:
+            key = prefix + _safe_name(file.filename, file.mimetype)
+        if not overwrite:
+            key = _unused(storage, key)
+        storage.save(key, file.stream)
+        return key
+
+
+def media_url(key: str, *, expires: int | None = None) -> str:
+    """Jinja global ``media_url(key)``: the public URL of ``key`` in the current app."""
+    return _state().storage.url(key, expires=expires)
+
+
+def _state() -> MediaState:
+    try:
+        state: MediaState = current_app.extensions[EXTENSION_KEY]
+    except KeyError:
+        raise RuntimeError("Media.init_app(app) was not called for this app") from None
+    return state
+
+
+def _make_blueprint() -> Blueprint:
+    bp = Blueprint("media", __name__)
+
+    @bp.route(
+        "/<path:key>",
+        endpoint="serve",
+        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        provide_automatic_options=False,
+    )
+    def serve(key: str) -> Any:
+        server = _state().server
+
+        def respond(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+            return server.respond(environ, start_response, key)
+
+        return respond  # Flask runs a returned WSGI callable as the response
+
+    return bp
+
+
+class _MediaMiddleware:
+    """Serves ``prefix...`` paths before the app sees them; passes everything else on."""
+
+    def __init__(self, app: Any, server: MediaServer, prefix: str) -> None:
+        self.app = app
+        self.server = server
+        self.prefix = prefix
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
+        path = _path_info(environ)
+        if path.startswith(self.prefix):
+            return self.server.respond(environ, start_response, path[len(self.prefix) :])
+        return self.app(environ, start_response)
+
+
+def _prefix(public_url: str) -> str:
+    path = urlsplit(public_url).path or "/"
+    return "/" + path.strip("/") + "/" if path.strip("/") else "/"
+
+
+def _safe_name(filename: str | None, mimetype: str | None) -> str:
+    import mimetypes
+
+    name = secure_filename(filename or "")
+    if not name or name.startswith("."):
+        ext = mimetypes.guess_extension(mimetype or "") or ""
+        name = f"upload{ext}"
+    return name
+
+
+def _unused(storage: Storage, key: str) -> str:
+    if not storage.exists(key):
+        return key
+    head, slash, name = key.rpartition("/")
+    stem, dot, ext = name.partition(".")
+    while True:
+        candidate = f"{head}{slash}{stem}-{secrets.token_hex(4)}{dot}{ext}"
+        if not storage.exists(candidate):
+            return candidate
