@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import nox
 
@@ -47,12 +48,26 @@ def demo(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks side by side with the tools users pick instead (see BENCHMARKS.md)."""
+    _debian_tools(session, wrk="wrk")
     session.install(
         "-e",
-        ".[s3]",
+        ".[s3,flask]",
         "boto3",
         "django-storage-url",
         "django",
+        "gunicorn",
+        "whitenoise",
         "matplotlib",
     )
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+def _debian_tools(session: nox.Session, **commands: str) -> None:
+    """apt-get install the Debian packages whose commands are missing (as root only)."""
+    missing = [package for command, package in commands.items() if not shutil.which(command)]
+    if not missing:
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        session.error(f"install these Debian packages first: {' '.join(missing)}")
+    session.run("apt-get", "update", "-qq", external=True)
+    session.run("apt-get", "install", "-y", "-qq", *missing, external=True)

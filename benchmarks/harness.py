@@ -98,19 +98,29 @@ class Report:
             self.ratios.append(
                 Ratio(scenario=scenario, vs=name, ratio=statistics.median(wall[name]) / ours_median)
             )
-        self._print(scenario)
+        self.print_scenario(scenario)
 
-    def _print(self, scenario: str) -> None:
+    def print_scenario(self, scenario: str) -> None:
         print(f"\n{scenario}")
         for r in self.results:
             if r.scenario == scenario:
                 print(
                     f"  {r.tool:<44} median {r.median:10.2f} {r.unit}"
-                    f"  (min {r.min:.2f}, max {r.max:.2f})"
+                    f"  (min {r.min:.2f}, max {r.max:.2f}, cpu {r.cpu_s:.3f})"
                 )
         for r in self.ratios:
             if r.scenario == scenario:
                 print(f"  ratio vs {r.vs:<35} {r.ratio:8.1f}x")
+
+    @classmethod
+    def load(cls, name: str = "latest") -> Report:
+        data = json.loads((RESULTS / f"{name}.json").read_text())
+        return cls(
+            machine=data["machine"],
+            versions=data["versions"],
+            results=[Result(**r) for r in data["results"]],
+            ratios=[Ratio(**r) for r in data["ratios"]],
+        )
 
     def save(self, name: str = "latest") -> Path:
         RESULTS.mkdir(exist_ok=True)

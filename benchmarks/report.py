@@ -17,6 +17,10 @@ the rounds, the median client CPU seconds of a round, and the ratio of each peer
 to ours (above 1: storage-dsn is faster). The machine and every library version are
 recorded in `benchmarks/results/latest.json`. Run `nox -s bench` (or `nox -s bench --
 --quick` for a smoke run) to reproduce; timings on shared machines are noisy, ratios less so.
+
+Serving scenarios run each app under gunicorn (2 sync workers) on loopback and load it with
+wrk, the server pinned to one core and wrk to the other; their unit is requests per second
+(higher is better) and their CPU column is the workers' CPU seconds per 1,000 requests.
 """
 
 
@@ -34,15 +38,16 @@ def write_markdown(report: Report) -> Path:
     for scenario in scenarios:
         chart = _chart(report, scenario)
         lines += [f"## {scenario}", ""]
+        cpu = "CPU s per 1,000 req" if report_unit(report, scenario) == "req/s" else "CPU s/round"
         lines += [
-            "| tool | median | min | max | CPU s/round | ours is |",
+            f"| tool | median | min | max | {cpu} | ours vs this (above 1: ours better) |",
             "|---|---|---|---|---|---|",
         ]
         ratios = {r.vs: r.ratio for r in report.ratios if r.scenario == scenario}
         for r in report.results:
             if r.scenario != scenario:
                 continue
-            ratio = f"{ratios[r.tool]:.1f}x faster" if r.tool in ratios else "(ours)"
+            ratio = f"{ratios[r.tool]:.2f}x" if r.tool in ratios else "(ours)"
             lines.append(
                 f"| {r.tool} | {r.median:.2f} {r.unit} | {r.min:.2f} | {r.max:.2f} "
                 f"| {r.cpu_s:.3f} | {ratio} |"
@@ -53,6 +58,10 @@ def write_markdown(report: Report) -> Path:
     path = ROOT / "BENCHMARKS.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def report_unit(report: Report, scenario: str) -> str:
+    return next(r.unit for r in report.results if r.scenario == scenario)
 
 
 def _chart(report: Report, scenario: str) -> Path | None:
@@ -70,8 +79,10 @@ def _chart(report: Report, scenario: str) -> Path | None:
     errors = [[r.median - r.min for r in rows][::-1], [r.max - r.median for r in rows][::-1]]
     colors = ["#2b7bba" if n.startswith("storage-dsn") else "#999999" for n in names]
     ax.barh(names, medians, xerr=errors, color=colors)
-    ax.set_xlabel(f"{rows[0].metric} ({rows[0].unit}), lower is better")
-    ax.set_xscale("log")
+    better = "higher" if rows[0].unit == "req/s" else "lower"
+    ax.set_xlabel(f"{rows[0].metric} ({rows[0].unit}), {better} is better")
+    if better == "lower":
+        ax.set_xscale("log")
     ax.set_title(scenario)
     fig.tight_layout()
     slug = re.sub(r"[^a-z0-9]+", "-", scenario.lower()).strip("-")

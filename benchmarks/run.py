@@ -15,23 +15,44 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from harness import Report, machine_info, versions
 from report import write_markdown
+from scenarios_serving import run_serving
 from scenarios_urls import run_parse, run_urls
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    parser.add_argument("--only", nargs="*", help="run only these scenario groups")
+    parser.add_argument(
+        "--report", action="store_true", help="only rewrite BENCHMARKS.md from latest.json"
+    )
     args = parser.parse_args(argv)
+    if args.report:
+        print(f"report:  {write_markdown(Report.load('latest'))}")
+        return 0
     report = Report(
         machine=machine_info(),
         versions=versions(
-            "storage-dsn", "fsspec", "s3fs", "boto3", "botocore", "django-storage-url", "django"
+            "storage-dsn",
+            "fsspec",
+            "s3fs",
+            "boto3",
+            "botocore",
+            "django-storage-url",
+            "django",
+            "flask",
+            "werkzeug",
+            "whitenoise",
+            "gunicorn",
         ),
     )
     scale = 0.1 if args.quick else 1.0
     rounds = 5 if args.quick else 9
-    run_parse(report, scale=scale, rounds=rounds)
-    run_urls(report, scale=scale, rounds=rounds)
+    if not args.only or "urls" in args.only:
+        run_parse(report, scale=scale, rounds=rounds)
+        run_urls(report, scale=scale, rounds=rounds)
+    if not args.only or "serving" in args.only:
+        run_serving(report, quick=args.quick, rounds=5)
     path = report.save("quick" if args.quick else "latest")
     print(f"\nresults: {path}")
     if not args.quick:

@@ -18,10 +18,11 @@ from __future__ import annotations
 import mimetypes
 import os
 import stat as stat_module
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from werkzeug.http import http_date, parse_date, parse_range_header
+from werkzeug.http import parse_date, parse_range_header
 
 from .errors import InvalidKeyError, NoPublicURLError
 from .keys import quote_key, validate_key
@@ -306,6 +307,19 @@ def _requested_range(environ: dict[str, Any], file: _File) -> tuple[int, int] | 
     if start >= stop:
         return "unsatisfiable"
     return start, stop
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(timestamp: int) -> str:
+    """An IMF-fixdate (``Tue, 24 Nov 2026 16:46:54 GMT``), whatever the locale."""
+    t = time.gmtime(timestamp)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon]} {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
 
 
 def _etag_matches(header: str, etag: str, *, weak: bool) -> bool:

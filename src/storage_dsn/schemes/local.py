@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -86,16 +87,29 @@ class LocalBackend(Backend):
         return Path(self.root, key)
 
     def resolve(self, key: str) -> str:
-        """The path of ``key``, checked by its resolved form to lie inside the root.
+        """The real path of ``key``, checked to lie inside the root.
 
-        Raises :class:`FileNotFoundError` for a key that a symlink leads outside the root.
+        Only the key's own components are examined (one ``lstat`` each, from the root's
+        cached real path); a symlink among them is resolved in full and must stay inside
+        the root, else :class:`FileNotFoundError`. Components that do not exist yet are
+        appended as they are: nothing beyond them can be a link.
         """
-        path = os.path.join(self.root, key)
-        real = os.path.realpath(path)
         root = self.real_root
-        if real != root and os.path.commonpath((real, root)) == root:
-            return path
-        raise FileNotFoundError(key)
+        path = root
+        parts = key.split("/")
+        for i, part in enumerate(parts):
+            path = f"{path}/{part}"
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                return "/".join((path, *parts[i + 1 :]))
+            except (NotADirectoryError, OSError):
+                raise FileNotFoundError(key) from None
+            if stat.S_ISLNK(mode):
+                path = os.path.realpath(path)
+                if not _inside(path, root):
+                    raise FileNotFoundError(key)
+        return path
 
     @property
     def real_root(self) -> str:
@@ -171,8 +185,7 @@ class LocalBackend(Backend):
 
     def _link_inside(self, path: str) -> bool:
         real = os.path.realpath(path)
-        root = self.real_root
-        return os.path.isfile(real) and os.path.commonpath((real, root)) == root
+        return os.path.isfile(real) and _inside(real, self.real_root)
 
 
 class LocalAtomicWriter(AtomicWriter):
@@ -214,6 +227,11 @@ class LocalAtomicWriter(AtomicWriter):
         self._file.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._temp)
+
+
+def _inside(path: str, root: str) -> bool:
+    """Whether ``path`` is strictly below ``root`` (both real, absolute paths)."""
+    return path != root and os.path.commonpath((path, root)) == root
 
 
 def _is_temp(name: str) -> bool:

@@ -1,0 +1,156 @@
+"""Scenario: serving media over HTTP, gunicorn (2 sync workers) under wrk on loopback.
+
+storage-dsn's Media against whitenoise (autorefresh=True) and Flask's send_from_directory,
+on a 64 KiB and a 1 MiB file and on 304 revalidation of the 64 KiB file. The server is
+pinned to one core and wrk to the other. Rounds are
+interleaved tool by tool; a round with any socket error or unexpected status is invalid
+and stops the run. Besides requests per second, each round records the CPU seconds the
+server's workers used per 1,000 requests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from harness import Ratio, Report, Result
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+TOOLS = ["ours", "whitenoise", "send_from_directory"]
+# With two cores or more, the server's workers get core 1 and wrk core 0, so the server
+# (not a client competing with it for CPU) is what is measured.
+PINNED = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
+SERVER_CPUS = ["taskset", "-c", "1"] if PINNED else []
+CLIENT_CPUS = ["taskset", "-c", "0"] if PINNED else []
+LABELS = {
+    "ours": "storage-dsn Media",
+    "whitenoise": "whitenoise (autorefresh)",
+    "send_from_directory": "Flask send_from_directory",
+}
+
+
+@contextmanager
+def serve(kind: str, media: str) -> Iterator[tuple[str, int]]:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from servers import free_port, wait_for_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *SERVER_CPUS,
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            "2",
+            "--worker-class",
+            "sync",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "serving_apps:app",
+        ],
+        cwd=HERE,
+        env={**os.environ, "BENCH_APP": kind, "BENCH_MEDIA": media},
+    )
+    try:
+        wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}", proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def worker_cpu(master: int) -> float:
+    """CPU seconds used so far by the gunicorn master's worker processes."""
+    total = 0.0
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    for pid in children:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def wrk(url: str, seconds: float, headers: dict[str, str]) -> tuple[float, int]:
+    args = [*CLIENT_CPUS, "wrk", "-t1", "-c4", f"-d{seconds}s", url]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    if "Socket errors" in out or "Non-2xx or 3xx" in out:
+        raise RuntimeError(f"invalid wrk run against {url}:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return rps, total
+
+
+def run_serving(report: Report, *, quick: bool, rounds: int) -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("the serving benchmark needs wrk: apt-get install wrk")
+    seconds = 1 if quick else 4
+    with tempfile.TemporaryDirectory() as media, ExitStack() as stack:
+        Path(media, "photos").mkdir()
+        Path(media, "photos", "64k.jpg").write_bytes(os.urandom(64 * 1024))
+        Path(media, "photos", "1m.jpg").write_bytes(os.urandom(1024 * 1024))
+        servers = {kind: stack.enter_context(serve(kind, media)) for kind in TOOLS}
+        cases = [
+            ("serve 64 KiB file (gunicorn, 2 workers)", "photos/64k.jpg", False),
+            ("serve 1 MiB file (gunicorn, 2 workers)", "photos/1m.jpg", False),
+            ("304 revalidation of 64 KiB file", "photos/64k.jpg", True),
+        ]
+        for scenario, key, revalidate in cases:
+            rps: dict[str, list[float]] = {k: [] for k in TOOLS}
+            cpu: dict[str, list[float]] = {k: [] for k in TOOLS}
+            headers: dict[str, dict[str, str]] = {}
+            for kind, (base, _) in servers.items():
+                with urllib.request.urlopen(f"{base}/media/{key}") as r:
+                    assert r.status == 200
+                    etag = r.headers["ETag"]
+                headers[kind] = {"If-None-Match": etag} if revalidate else {}
+            for _ in range(rounds):
+                for kind in TOOLS:
+                    base, pid = servers[kind]
+                    before = worker_cpu(pid)
+                    rate, total = wrk(f"{base}/media/{key}", seconds, headers[kind])
+                    rps[kind].append(rate)
+                    cpu[kind].append((worker_cpu(pid) - before) / total * 1000)
+            for kind in TOOLS:
+                report.results.append(
+                    Result(
+                        scenario=scenario,
+                        tool=LABELS[kind],
+                        metric="requests per second",
+                        median=statistics.median(rps[kind]),
+                        min=min(rps[kind]),
+                        max=max(rps[kind]),
+                        unit="req/s",
+                        cpu_s=statistics.median(cpu[kind]),
+                        rounds=rounds,
+                    )
+                )
+            ours = statistics.median(rps["ours"])
+            for kind in TOOLS[1:]:
+                report.ratios.append(
+                    Ratio(
+                        scenario=scenario,
+                        vs=LABELS[kind],
+                        ratio=ours / statistics.median(rps[kind]),
+                    )
+                )
+            report.print_scenario(scenario)
+            time.sleep(0.5)
