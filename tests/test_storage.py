@@ -247,3 +247,19 @@ class TestOpenStorage:
         assert not (tmp_path / "lazy").exists()
         st.write_bytes("a", b"x")
         assert st._backend is not None
+
+
+class TestScan:
+    def test_scan_matches_list_and_stat(self, any_storage: Storage) -> None:
+        """scan() yields list()'s keys with the sizes and mtimes stat() reports."""
+        for i, key in enumerate(KEYS):
+            any_storage.write_bytes(key, b"x" * (i + 1))
+        scanned = list(any_storage.scan())
+        assert [k for k, _ in scanned] == list(any_storage.list())
+        for key, st in scanned:
+            full = any_storage.stat(key)
+            assert st.size == full.size
+            assert st.mtime is not None
+            assert full.mtime is not None
+            assert abs(st.mtime - full.mtime) < 1
+        assert [k for k, _ in any_storage.scan("photos/")] == list(any_storage.list("photos/"))

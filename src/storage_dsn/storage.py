@@ -170,6 +170,14 @@ class Storage:
         """The keys that start with ``prefix``, recursively, sorted."""
         return self.backend.list(validate_prefix(prefix))
 
+    def scan(self, prefix: str = "") -> Iterator[tuple[str, Stat]]:
+        """Like :meth:`list`, with each key's :class:`Stat`, from the same listing.
+
+        One listing request per page on S3, one ``scandir`` per directory locally: no
+        request per key. The ``Stat`` of a listing may lack the content type.
+        """
+        return self.backend.scan(validate_prefix(prefix))
+
     def read_many(self, keys: Iterable[str]) -> dict[str, bytes]:
         """The content of each key, fetched concurrently on async backends (S3)."""
         wanted = [validate_key(k) for k in keys]

@@ -195,6 +195,10 @@ class Backend:
     def list(self, prefix: str) -> Iterator[str]:
         raise NotImplementedError
 
+    def scan(self, prefix: str) -> Iterator[tuple[str, Stat]]:
+        """``(key, Stat)`` for each key under ``prefix``, sorted, from one listing."""
+        return ((key, self.stat(key)) for key in self.list(prefix))
+
     def read_many(self, keys: Sequence[str]) -> dict[str, bytes]:
         return {key: self.read_bytes(key) for key in keys}
 
@@ -291,12 +295,18 @@ class FsspecBackend(Backend):
         )
 
     def list(self, prefix: str) -> Iterator[str]:
+        return (key for key, _ in self._find(prefix))
+
+    def scan(self, prefix: str) -> Iterator[tuple[str, Stat]]:
+        return ((key, self._stat_from_info(key, info)) for key, info in self._find(prefix))
+
+    def _find(self, prefix: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
         directory = prefix.rpartition("/")[0]
         top = self.path(directory) if directory else self._root
-        found = self.base.find(top, withdirs=False)
+        found = self.base.find(top, withdirs=False, detail=True)
         strip = len(self.base._strip_protocol(self._root).rstrip("/")) + 1 if self._root else 0
-        keys = (name[strip:] for name in found)
-        return iter(sorted(key for key in keys if key.startswith(prefix) and key))
+        items = ((name[strip:], info) for name, info in found.items())
+        return iter(sorted((k, i) for k, i in items if k.startswith(prefix) and k))
 
     def read_many(self, keys: Sequence[str]) -> dict[str, bytes]:
         if not getattr(self.base, "async_impl", False):

@@ -161,15 +161,23 @@ class LocalBackend(Backend):
         return Stat(size=st.st_size, mtime=st.st_mtime, etag=None, content_type=guess_type(key))
 
     def list(self, prefix: str) -> Iterator[str]:
+        return (key for key, _ in self._entries(prefix))
+
+    def scan(self, prefix: str) -> Iterator[tuple[str, Stat]]:
+        for key, entry in self._entries(prefix):
+            st = entry.stat()  # cached by scandir for plain files; follows an inside link
+            yield key, Stat(st.st_size, st.st_mtime, None, guess_type(key))
+
+    def _entries(self, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
         directory = prefix.rpartition("/")[0]
         try:
             top = self.resolve(directory) if directory else self.root
         except FileNotFoundError:
             return iter(())
-        keys = [k for k in self._walk(top, directory) if k.startswith(prefix)]
-        return iter(sorted(keys))
+        found = [(k, e) for k, e in self._walk(top, directory) if k.startswith(prefix)]
+        return iter(sorted(found, key=lambda item: item[0]))
 
-    def _walk(self, top: str, rel: str) -> Iterator[str]:
+    def _walk(self, top: str, rel: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
         try:
             entries = list(os.scandir(top))
         except (FileNotFoundError, NotADirectoryError):
@@ -181,7 +189,7 @@ class LocalBackend(Backend):
             elif _is_temp(entry.name):
                 continue
             elif entry.is_file(follow_symlinks=False) or self._link_inside(entry.path):
-                yield key
+                yield key, entry
 
     def _link_inside(self, path: str) -> bool:
         real = os.path.realpath(path)

@@ -1,0 +1,7 @@
+"""``python -m storage_dsn``: the ``storage-dsn`` command."""
+
+from __future__ import annotations
+
+from .cli import main
+
+raise SystemExit(main())

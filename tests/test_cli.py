@@ -1,0 +1,178 @@
+"""The storage-dsn command through its real entry point: output, exit codes, secrets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storage_dsn.cli import main, resolve_dsn
+from tests.conftest import KEY_ID, QUOTED_SECRET, SECRET
+
+GOOD = f"s3://{KEY_ID}:{QUOTED_SECRET}@bucket.s3.eu-central-1.amazonaws.com/media/?domain=cdn.example.com"
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "storage_dsn", *args],
+        input=stdin.decode() if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def no_secret(result: subprocess.CompletedProcess[str]) -> None:
+    for stream in (result.stdout, result.stderr):
+        assert SECRET not in stream
+        assert QUOTED_SECRET not in stream
+
+
+class TestCheck:
+    def test_table(self) -> None:
+        """check prints the redacted config as a readable table."""
+        r = run("check", GOOD)
+        assert r.returncode == 0
+        no_secret(r)
+        for expected in (
+            "bucket",
+            "eu-central-1",
+            "https://s3.eu-central-1.amazonaws.com",
+            "https://cdn.example.com/media/",
+            "***",
+        ):
+            assert expected in r.stdout
+
+    def test_default_env(self) -> None:
+        """check without a DSN reads DEFAULT_STORAGE_DSN."""
+        r = run("check", env={"DEFAULT_STORAGE_DSN": "memory://x/?url=%2Fm%2F"})
+        assert r.returncode == 0
+        assert "memory" in r.stdout
+
+    @pytest.mark.parametrize(
+        "dsn",
+        [
+            f"s3://{KEY_ID}:{SECRET}@bucket.s3.amazonaws.com/",  # unquoted / and +
+            f"s3://{KEY_ID}:{QUOTED_SECRET}@bucket.s3.amazonaws.com/?colour=red",
+            f"ftp://{KEY_ID}:{QUOTED_SECRET}@host/",
+            "not a dsn",
+        ],
+    )
+    def test_bad_dsn(self, dsn: str) -> None:
+        """A bad DSN is exit 2 with one line of reason and no secret."""
+        r = run("check", dsn)
+        assert r.returncode == 2
+        assert r.stdout == ""
+        assert len(r.stderr.strip().splitlines()) == 1
+        assert r.stderr.startswith("storage-dsn: error: ")
+        no_secret(r)
+
+    def test_no_dsn_at_all(self) -> None:
+        """No argument and no DEFAULT_STORAGE_DSN is a usage error."""
+        env = {k: v for k, v in os.environ.items() if k != "DEFAULT_STORAGE_DSN"}
+        r = subprocess.run(
+            [sys.executable, "-m", "storage_dsn", "check"], capture_output=True, text=True, env=env
+        )
+        assert r.returncode == 2
+
+    @pytest.mark.s3
+    def test_connect(self, storage_factory: Any) -> None:
+        """--connect writes, reads and deletes a probe, reporting each step."""
+        storage = storage_factory("s3-server")
+        r = run("check", "--connect", "MEDIA", env={"MEDIA": storage.config.to_dsn()})
+        assert r.returncode == 0, r.stderr
+        for step in ("write", "read", "delete"):
+            assert f"{step}" in r.stdout
+        assert r.stdout.count(" ok (") == 3
+        assert list(storage.list()) == []
+        no_secret(r)
+
+    @pytest.mark.s3
+    def test_connect_failure(self, moto_server: str) -> None:
+        """--connect to a missing bucket fails at the write step, exit 1, no secret."""
+        host = moto_server.removeprefix("http://")
+        dsn = f"s3+http://{KEY_ID}:{QUOTED_SECRET}@{host}/no-such-bucket-here/"
+        r = run("check", "--connect", dsn)
+        assert r.returncode == 1
+        assert "FAILED" in r.stdout
+        no_secret(r)
+
+
+class TestObjects:
+    def test_put_ls_cat_url_rm(self, tmp_path: Path) -> None:
+        """put, ls (--long), cat, url and rm on a local storage."""
+        dsn = f"file://{tmp_path}/m/?url=%2Fmedia%2F"
+        source = tmp_path / "in.txt"
+        source.write_bytes(b"hello file")
+        assert run("put", dsn, "a/b c.txt", str(source)).returncode == 0
+        assert run("put", dsn, "from-stdin.txt", "-", stdin=b"piped").returncode == 0
+        assert run("ls", dsn).stdout.splitlines() == ["a/b c.txt", "from-stdin.txt"]
+        assert run("ls", dsn, "a/").stdout.splitlines() == ["a/b c.txt"]
+        long = run("ls", "--long", dsn).stdout.splitlines()
+        assert long[0].split()[0] == "10"
+        assert long[0].endswith("a/b c.txt")
+        assert run("cat", dsn, "from-stdin.txt").stdout == "piped"
+        assert run("url", dsn, "a/b c.txt").stdout.strip() == "/media/a/b%20c.txt"
+        r = run("rm", dsn, "a/b c.txt", "missing.txt")
+        assert r.returncode == 1
+        assert "no such key: missing.txt" in r.stderr
+        assert run("ls", dsn).stdout.splitlines() == ["from-stdin.txt"]
+
+    def test_cat_missing(self, tmp_path: Path) -> None:
+        """cat of a missing key is exit 1 with a message."""
+        r = run("cat", f"file://{tmp_path}/m/", "nope.txt")
+        assert r.returncode == 1
+        assert "FileNotFoundError" in r.stderr
+
+    def test_bad_key(self, tmp_path: Path) -> None:
+        """An unsafe key is a usage error, exit 2."""
+        r = run("cat", f"file://{tmp_path}/m/", "../etc/passwd")
+        assert r.returncode == 2
+        assert "key" in r.stderr
+
+    def test_presigned_url(self) -> None:
+        """url on a private bucket prints a presigned URL (a signature, not the secret)."""
+        dsn = f"s3://{KEY_ID}:{QUOTED_SECRET}@b.s3.eu-west-1.amazonaws.com/?qs_auth=true"
+        r = run("url", dsn, "a.jpg", "--expires", "60")
+        assert r.returncode == 0
+        assert "X-Amz-Expires=60" in r.stdout
+        no_secret(r)
+
+    def test_usage(self) -> None:
+        """Unknown commands and missing arguments are exit 2."""
+        assert run("frobnicate").returncode == 2
+        assert run("sync", "only-one").returncode == 2
+
+
+class TestResolve:
+    def test_forms(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A DSN, a variable name and a path all name a storage."""
+        monkeypatch.chdir(tmp_path)
+        env = {"MEDIA": "memory://m/"}
+        assert resolve_dsn("s3://b.s3.amazonaws.com/", env) == "s3://b.s3.amazonaws.com/"
+        assert resolve_dsn("MEDIA", env) == "memory://m/"
+        assert resolve_dsn("./data/media", env) == f"file://{tmp_path}/data/media/"
+        assert resolve_dsn(str(tmp_path), env) == f"file://{tmp_path}/"
+        with pytest.raises(Exception, match="not a DSN"):
+            resolve_dsn("UNSET_VARIABLE", env)
+
+    def test_console_script(self) -> None:
+        """The storage-dsn script is installed beside the interpreter."""
+        script = Path(sys.executable).parent / "storage-dsn"
+        assert script.exists()
+        r = subprocess.run([str(script), "--version"], capture_output=True, text=True)
+        assert r.returncode == 0
+        assert r.stdout.startswith("storage-dsn ")
+
+    def test_in_process_main(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """main() returns the exit code instead of exiting."""
+        assert main(["ls", f"file://{tmp_path}/"]) == 0
+        assert main(["check", "bogus://x/"]) == 2
+        assert "unknown storage scheme" in capsys.readouterr().err

@@ -1,0 +1,237 @@
+"""sync between every pair of backends, its flags, and resuming after SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storage_dsn import Storage, open_storage
+from storage_dsn.sync import plan_sync, sync
+from tests.conftest import QUOTED_SECRET, SECRET
+
+TREE = {
+    "a.txt": b"alpha",
+    "photos/2024/cat.jpg": b"\xff\xd8" + b"c" * 3000,
+    "photos/ü ñ/dog one.png": b"\x89PNG" + b"d" * 5000,
+    "docs/readme.md": b"# readme\n",
+    "deep/a/b/c/d/e.bin": os.urandom(2048),
+    "big/video.bin": os.urandom(3 * 1024 * 1024 + 17),  # streamed, not batched
+}
+
+
+def fill(storage: Storage, tree: dict[str, bytes]) -> None:
+    storage.write_many({k: v for k, v in tree.items() if len(v) < 1024 * 1024})
+    for key, data in tree.items():
+        if len(data) >= 1024 * 1024:
+            storage.write_bytes(key, data)
+
+
+def contents(storage: Storage) -> dict[str, bytes]:
+    return {key: storage.read_bytes(key) for key in storage.list()}
+
+
+PAIRS = [
+    ("file", "s3-server"),
+    ("s3-server", "file"),
+    ("s3-server", "s3-server"),
+    ("file", "file"),
+    ("memory", "s3-mock"),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), PAIRS, ids=[f"{a}-to-{b}" for a, b in PAIRS])
+def test_sync_pairs(storage_factory: Any, a: str, b: str) -> None:
+    """A sync copies the tree exactly; a second sync copies nothing."""
+    src, dst = storage_factory(a), storage_factory(b)
+    if a == b == "file":
+        dst = open_storage(src.config.to_dsn().replace("/media/", "/copy/"))
+    fill(src, TREE)
+    first = sync(src, dst, jobs=4)
+    assert first.ok
+    assert first.copied == len(TREE)
+    assert contents(dst) == TREE
+    again = sync(src, dst)
+    assert (again.copied, again.skipped, again.deleted) == (0, len(TREE), 0)
+
+
+class TestFlags:
+    @pytest.fixture
+    def pair(self, tmp_path: Path) -> tuple[Storage, Storage]:
+        src = open_storage(f"file://{tmp_path}/src/")
+        dst = open_storage(f"file://{tmp_path}/dst/")
+        fill(src, TREE)
+        return src, dst
+
+    def test_delete(self, pair: tuple[Storage, Storage]) -> None:
+        """--delete removes what the source lacks; without it nothing is deleted."""
+        src, dst = pair
+        dst.write_bytes("extra.txt", b"only here")
+        assert sync(src, dst).deleted == 0
+        assert dst.exists("extra.txt")
+        result = sync(src, dst, delete=True)
+        assert result.deleted == 1
+        assert contents(dst) == TREE
+
+    def test_dry_run(self, pair: tuple[Storage, Storage]) -> None:
+        """A dry run plans and changes nothing."""
+        src, dst = pair
+        dst.write_bytes("extra.txt", b"x")
+        plan = plan_sync(src, dst, delete=True)
+        assert sorted(k for k, _ in plan.copy) == sorted(TREE)
+        assert plan.delete == ["extra.txt"]
+        sync(src, dst, delete=True, dry_run=True)
+        assert list(dst.list()) == ["extra.txt"]
+
+    def test_exclude(self, pair: tuple[Storage, Storage]) -> None:
+        """--exclude globs keep keys out of copies and deletions."""
+        src, dst = pair
+        dst.write_bytes("docs/local-only.md", b"keep me")
+        sync(src, dst, exclude=["photos/*", "docs/*"], delete=True)
+        assert sorted(dst.list()) == sorted(
+            ["a.txt", "deep/a/b/c/d/e.bin", "big/video.bin", "docs/local-only.md"]
+        )
+
+    def test_changed_size_and_newer(self, pair: tuple[Storage, Storage]) -> None:
+        """A new size, or a newer source, is copied again."""
+        src, dst = pair
+        sync(src, dst)
+        src.write_bytes("a.txt", b"alpha, longer now")
+        path = src.local_path("docs/readme.md")
+        assert path is not None
+        path.write_bytes(b"# README\n")  # same size, newer
+        future = time.time() + 10
+        os.utime(path, (future, future))
+        result = sync(src, dst)
+        assert result.copied == 2
+        assert contents(dst) == contents(src)
+
+    def test_checksum(self, pair: tuple[Storage, Storage]) -> None:
+        """Same size and time but other bytes: only --checksum notices."""
+        src, dst = pair
+        sync(src, dst)
+        dst_path = dst.local_path("a.txt")
+        assert dst_path is not None
+        st = dst_path.stat()
+        dst_path.write_bytes(b"ALPHA")
+        os.utime(dst_path, (st.st_atime, st.st_mtime))
+        assert sync(src, dst).copied == 0
+        result = sync(src, dst, checksum=True)
+        assert result.copied == 1
+        assert dst.read_bytes("a.txt") == b"alpha"
+
+    @pytest.mark.s3
+    def test_checksum_uses_s3_etags(self, storage_factory: Any, tmp_path: Path) -> None:
+        """--checksum against S3 compares plain-MD5 ETags with local hashes."""
+        src = open_storage(f"file://{tmp_path}/src/")
+        dst = storage_factory("s3-server")
+        fill(src, TREE)
+        sync(src, dst)
+        result = sync(src, dst, checksum=True)
+        assert result.copied == 0
+        assert result.skipped == len(TREE)
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "storage_dsn", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=300,
+    )
+
+
+class TestCommand:
+    @pytest.mark.s3
+    def test_local_to_s3_by_variable(self, storage_factory: Any, tmp_path: Path) -> None:
+        """`sync ./data/media DEFAULT_STORAGE_DSN`: path and variable, lines, summary."""
+        dst = storage_factory("s3-server")
+        src = open_storage(f"file://{tmp_path}/data/media/")
+        fill(src, TREE)
+        env = {"DEFAULT_STORAGE_DSN": dst.config.to_dsn()}
+        r = subprocess.run(
+            [sys.executable, "-m", "storage_dsn", "sync", "./data/media", "DEFAULT_STORAGE_DSN"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            cwd=tmp_path,
+            timeout=300,
+        )
+        assert r.returncode == 0, r.stderr
+        assert f"syncing {len(TREE)} objects" in r.stdout
+        assert "copied  photos/ü ñ/dog one.png" in r.stdout
+        assert f"copied {len(TREE)}, skipped 0, deleted 0, failed 0" in r.stdout
+        assert SECRET not in r.stdout + r.stderr
+        assert QUOTED_SECRET not in r.stdout + r.stderr
+        assert contents(dst) == TREE
+
+    def test_dry_run_output(self, tmp_path: Path) -> None:
+        """--dry-run prints the plan and a summary."""
+        src = open_storage(f"file://{tmp_path}/s/")
+        fill(src, {"a.txt": b"x", "b.txt": b"y"})
+        r = run_cli("sync", "--dry-run", f"file://{tmp_path}/s/", f"file://{tmp_path}/d/", env={})
+        assert r.returncode == 0
+        assert "would copy   a.txt (1 B)" in r.stdout
+        assert "dry run: 2 to copy" in r.stdout
+        assert not (tmp_path / "d").exists()
+
+    def test_same_storage_refused(self, tmp_path: Path) -> None:
+        """Syncing a storage onto itself is a usage error."""
+        r = run_cli("sync", f"file://{tmp_path}/s/", f"file://localhost{tmp_path}/s/", env={})
+        assert r.returncode == 2
+
+    def test_failures_exit_1(self, tmp_path: Path) -> None:
+        """An object that cannot be written is reported, counted, and makes exit 1."""
+        src = open_storage(f"file://{tmp_path}/s/")
+        fill(src, {"ok.txt": b"fine", "blocked/x.txt": b"cannot land"})
+        (tmp_path / "d").mkdir()
+        (tmp_path / "d" / "blocked").write_bytes(b"a file where a directory must be")
+        r = run_cli("sync", "--jobs", "2", f"file://{tmp_path}/s/", f"file://{tmp_path}/d/", env={})
+        assert r.returncode == 1
+        assert "failed: blocked/x.txt" in r.stderr
+        assert "copied 1, skipped 0, deleted 0, failed 1" in r.stdout
+        assert (tmp_path / "d" / "ok.txt").read_bytes() == b"fine"
+
+
+@pytest.mark.parametrize("kind", ["file", "s3-server"])
+def test_killed_sync_resumes(storage_factory: Any, tmp_path: Path, kind: str) -> None:
+    """SIGKILL mid-sync leaves only whole objects; a re-run completes the tree."""
+    src = open_storage(f"file://{tmp_path}/big-src/")
+    tree = {f"d{i % 7}/f{i:04}.bin": os.urandom(16 * 1024 + i) for i in range(600)}
+    tree.update({f"large/{i}.bin": os.urandom(2 * 1024 * 1024 + i) for i in range(6)})
+    fill(src, tree)
+    dst = storage_factory(kind) if kind != "file" else open_storage(f"file://{tmp_path}/big-dst/")
+    args = [
+        sys.executable,
+        "-m",
+        "storage_dsn",
+        "sync",
+        "--jobs",
+        "2",
+        src.config.to_dsn(),
+        dst.config.to_dsn(),
+    ]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        copied = 0
+        for line in proc.stdout:
+            copied += line.startswith("copied  ")
+            if copied >= 40:
+                break
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    landed = list(dst.list())
+    assert 0 < len(landed) < len(tree)
+    for key in landed:
+        assert dst.read_bytes(key) == tree[key], key
+    again = sync(src, dst, jobs=4)
+    assert again.ok
+    assert again.copied == len(tree) - len(landed)
+    assert contents(dst) == tree
