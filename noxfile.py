@@ -48,7 +48,7 @@ def demo(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks side by side with the tools users pick instead (see BENCHMARKS.md)."""
-    _debian_tools(session, wrk="wrk")
+    _debian_tools(session, wrk="wrk", rclone="rclone")
     session.install(
         "-e",
         ".[s3,flask]",
@@ -57,6 +57,8 @@ def bench(session: nox.Session) -> None:
         "django",
         "gunicorn",
         "whitenoise",
+        "awscli",
+        "moto[s3,server]",
         "matplotlib",
     )
     session.run("python", "benchmarks/run.py", *session.posargs)

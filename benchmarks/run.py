@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from harness import Report, machine_info, versions
 from report import write_markdown
 from scenarios_serving import run_serving
+from scenarios_sync import run_sync
 from scenarios_urls import run_parse, run_urls
 
 
@@ -53,6 +54,8 @@ def main(argv: list[str]) -> int:
         run_urls(report, scale=scale, rounds=rounds)
     if not args.only or "serving" in args.only:
         run_serving(report, quick=args.quick, rounds=5)
+    if not args.only or "sync" in args.only:
+        run_sync(report, quick=args.quick, rounds=2 if args.quick else 5)
     path = report.save("quick" if args.quick else "latest")
     print(f"\nresults: {path}")
     if not args.quick:
