@@ -76,8 +76,10 @@ def commands(tool: str, src: Path, endpoint: str, bucket: str) -> tuple[list[str
         "AWS_SECRET_ACCESS_KEY": SECRET,
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    if tool == "storage-dsn sync":
+    if tool.startswith("storage-dsn sync"):
         dsn = f"s3+http://{KEY}:{quoted}@{host}/{bucket}/media/"
+        if "s3fs" in tool:
+            dsn += "?engine=s3fs"  # the default command line picks obstore when installed
         return [sys.executable, "-m", "storage_dsn", "sync", str(src), dsn], env
     if tool == "aws s3 sync":
         aws = shutil.which("aws", path=os.path.dirname(sys.executable)) or "aws"
@@ -144,7 +146,9 @@ def run_sync(report: Report, *, quick: bool, rounds: int) -> None:
     if missing:
         raise SystemExit(f"the sync benchmark needs {missing}: apt-get install rclone")
     files = 200 if quick else 1000
-    tools = ["storage-dsn sync", "aws s3 sync", "rclone sync"]
+    ours = ["storage-dsn sync (default: obstore)", "storage-dsn sync (engine=s3fs)"]
+    peers = ["aws s3 sync", "rclone sync"]
+    tools = [*ours, *peers]
     moto, endpoint = start_moto()
     wall: dict[str, list[float]] = {t: [] for t in [*tools, "ceiling"]}
     cpu: dict[str, list[float]] = {t: [] for t in [*tools, "ceiling"]}
@@ -198,17 +202,19 @@ def run_sync(report: Report, *, quick: bool, rounds: int) -> None:
                     rounds=rounds,
                 )
             )
-        ours = statistics.median(data[tools[0]])
-        for tool in tools[1:]:
-            report.ratios.append(
-                Ratio(scenario=scenario, vs=tool, ratio=statistics.median(data[tool]) / ours)
-            )
+        for mine in ours:
+            for tool in peers:
+                report.ratios.append(
+                    Ratio(
+                        scenario=scenario,
+                        vs=f"{tool} (with {mine.removeprefix('storage-dsn sync ')})",
+                        ratio=statistics.median(data[tool]) / statistics.median(data[mine]),
+                    )
+                )
         report.print_scenario(scenario)
-    ours_full = statistics.median(wall[tools[0]])
-    ours_noop = statistics.median(noop[tools[0]])
-    report.ratios.append(
-        Ratio(
-            scenario=rerun, vs="storage-dsn full sync (re-run share)", ratio=ours_full / ours_noop
+    for mine in ours:
+        share = statistics.median(wall[mine]) / statistics.median(noop[mine])
+        report.ratios.append(
+            Ratio(scenario=rerun, vs=f"full sync, {mine} (re-run share)", ratio=share)
         )
-    )
-    print(f"  no-op re-run is 1/{ours_full / ours_noop:.1f} of the full sync")
+        print(f"  {mine}: no-op re-run is 1/{share:.1f} of the full sync")

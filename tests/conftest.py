@@ -100,7 +100,7 @@ def mock_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
-BACKENDS = ["file", "memory", "s3-mock", "s3-server"]
+BACKENDS = ["file", "memory", "s3-mock", "s3-server", "s3-obstore"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -111,7 +111,8 @@ def any_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
 
 @pytest.fixture
 def storage_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Storage]:
-    """Build a fresh storage of a kind (``file``, ``memory``, ``s3-mock``, ``s3-server``)."""
+    """Build a fresh storage of a kind (``file``, ``memory``, ``s3-mock``, ``s3-server``,
+    ``s3-obstore``)."""
 
     def build(kind: str, query: str = "") -> Storage:
         if kind == "file":
@@ -122,11 +123,14 @@ def storage_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[
             request.getfixturevalue("mock_s3")
             bucket = make_bucket(None)
             dsn = f"s3://{KEY_ID}:{QUOTED_SECRET}@{bucket}.s3.amazonaws.com/media/"
-        elif kind == "s3-server":
+        elif kind in ("s3-server", "s3-obstore"):
+            # obstore talks HTTP itself: only the moto server can answer it, not mock_aws.
             endpoint = request.getfixturevalue("moto_server")
             bucket = make_bucket(endpoint)
             host = endpoint.removeprefix("http://")
             dsn = f"s3+http://{KEY_ID}:{QUOTED_SECRET}@{host}/{bucket}/media/"
+            if kind == "s3-obstore":
+                dsn += "?engine=obstore"
         else:  # pragma: no cover
             raise ValueError(kind)
         if query:

@@ -50,6 +50,18 @@ class TestCheck:
         ):
             assert expected in r.stdout
 
+    def test_engine_shown(self) -> None:
+        """check names the engine's package."""
+        r = run("check", GOOD.replace("?domain", "?engine=obstore&domain"))
+        assert r.returncode == 0
+        assert "obstore (s3), installed" in r.stdout
+
+    def test_missing_extra_named(self) -> None:
+        """check says which extra a scheme needs when it is not installed."""
+        r = run("check", "gs://bucket/prefix/")
+        assert r.returncode == 0
+        assert 'pip install "storage-dsn[gcs]"' in r.stdout
+
     def test_default_env(self) -> None:
         """check without a DSN reads DEFAULT_STORAGE_DSN."""
         r = run("check", env={"DEFAULT_STORAGE_DSN": "memory://x/?url=%2Fm%2F"})

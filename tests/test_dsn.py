@@ -350,6 +350,12 @@ ERRORS = [
     ("s3-bare-host", "s3://K:S@localhost:9000/", "first path segment"),
     ("s3-single-label", "s3://K:S@bucket/", "BUCKET.ENDPOINT"),
     ("engine", "s3://K:S@b.s3.amazonaws.com/?engine=boto", "engine"),
+    (
+        "obstore-acl",
+        "s3://K:S@b.s3.amazonaws.com/?engine=obstore&acl=public-read",
+        "cannot set ACLs",
+    ),
+    ("obstore-v2", "s3://K:S@b.s3.amazonaws.com/?engine=obstore&auth=s3", "s3v4 only"),
     ("javascript-url", "file:///x/?url=javascript%3Aalert(1)", "http(s) URL or a path"),
     ("protocol-relative-url", "file:///x/?url=%2F%2Fevil.example", "single '/'"),
     (

@@ -15,7 +15,7 @@ def _leaks(text: str) -> bool:
     return SECRET in text or quote(SECRET, safe="") in text
 
 
-@pytest.mark.parametrize("kind", ["s3-mock", "s3-server"])
+@pytest.mark.parametrize("kind", ["s3-mock", "s3-server", "s3-obstore"])
 def test_workflow_logs_and_reprs(
     storage_factory: object, kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:

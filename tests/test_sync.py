@@ -43,6 +43,8 @@ PAIRS = [
     ("s3-server", "s3-server"),
     ("file", "file"),
     ("memory", "s3-mock"),
+    ("file", "s3-obstore"),
+    ("s3-obstore", "memory"),
 ]
 
 
@@ -165,12 +167,28 @@ class TestCommand:
             timeout=300,
         )
         assert r.returncode == 0, r.stderr
+        assert "engine=obstore" in r.stdout  # S3 moves through obstore when installed
         assert f"syncing {len(TREE)} objects" in r.stdout
         assert "copied  photos/ü ñ/dog one.png" in r.stdout
         assert f"copied {len(TREE)}, skipped 0, deleted 0, failed 0" in r.stdout
         assert SECRET not in r.stdout + r.stderr
         assert QUOTED_SECRET not in r.stdout + r.stderr
         assert contents(dst) == TREE
+
+    @pytest.mark.s3
+    def test_engine_choice(self, storage_factory: Any, tmp_path: Path) -> None:
+        """A DSN naming an engine keeps it, and acl= keeps s3fs (obstore cannot set ACLs)."""
+        src = open_storage(f"file://{tmp_path}/s/")
+        fill(src, {"a.txt": b"x"})
+        for query, engine in (("engine=s3fs", "engine=s3fs"), ("acl=public-read", None)):
+            dst = storage_factory("s3-server", query)
+            r = run_cli("sync", src.config.to_dsn(), dst.config.to_dsn(), env={})
+            assert r.returncode == 0, r.stderr
+            to_line = next(line for line in r.stdout.splitlines() if line.startswith("to "))
+            assert "engine=obstore" not in to_line
+            if engine:
+                assert engine in to_line
+            assert dst.read_bytes("a.txt") == b"x"
 
     def test_dry_run_output(self, tmp_path: Path) -> None:
         """--dry-run prints the plan and a summary."""
@@ -200,7 +218,7 @@ class TestCommand:
         assert (tmp_path / "d" / "ok.txt").read_bytes() == b"fine"
 
 
-@pytest.mark.parametrize("kind", ["file", "s3-server"])
+@pytest.mark.parametrize("kind", ["file", "s3-server", "s3-obstore"])
 def test_killed_sync_resumes(storage_factory: Any, tmp_path: Path, kind: str) -> None:
     """SIGKILL mid-sync leaves only whole objects; a re-run completes the tree."""
     src = open_storage(f"file://{tmp_path}/big-src/")

@@ -46,14 +46,22 @@ class Scheme:
     requires: tuple[str, ...] = ()
     #: Builds the backend for a config; ``None`` means the generic fsspec backend.
     backend: BackendFactory | None = field(default=None, compare=False)
+    #: For schemes whose needs depend on the DSN (an S3 ``engine``): (module, extra) pairs.
+    requires_for: Callable[[StorageConfig], Iterable[tuple[str, str | None]]] | None = field(
+        default=None, compare=False
+    )
 
-    def check_installed(self) -> None:
+    def check_installed(self, config: StorageConfig | None = None) -> None:
         """Raise :class:`MissingBackendError` when a required module is missing."""
-        for module in self.requires:
+        if config is not None and self.requires_for is not None:
+            needed = list(self.requires_for(config))
+        else:
+            needed = [(module, self.extra) for module in self.requires]
+        for module, extra in needed:
             if module in _installed:
                 continue
             if importlib.util.find_spec(module) is None:
-                raise MissingBackendError(self.name, module, self.extra)
+                raise MissingBackendError(self.name, module, extra)
             _installed.add(module)  # only positives: an install mid-run is then seen
 
 
@@ -73,6 +81,7 @@ def register_scheme(
     extra: str | None = None,
     requires: Iterable[str] = (),
     backend: BackendFactory | None = None,
+    requires_for: Callable[[StorageConfig], Iterable[tuple[str, str | None]]] | None = None,
     clobber: bool = False,
 ) -> Scheme:
     """Register a DSN scheme and return its :class:`Scheme`.
@@ -88,6 +97,7 @@ def register_scheme(
         extra=extra,
         requires=tuple(requires),
         backend=backend,
+        requires_for=requires_for,
     )
     _add(scheme, clobber=clobber)
     return scheme

@@ -64,7 +64,7 @@ def open_storage(
     config = parse_dsn(dsn)
     storage = _cache.get(config)
     if storage is None:
-        get_scheme(config.scheme).check_installed()
+        get_scheme(config.scheme).check_installed(config)
         with _cache_lock:
             storage = _cache.setdefault(config, Storage(config))
     with _cache_lock:
@@ -103,7 +103,7 @@ class Storage:
             with self._lock:
                 if self._backend is None:
                     scheme = get_scheme(self._config.scheme)
-                    scheme.check_installed()
+                    scheme.check_installed(self._config)
                     factory = scheme.backend or FsspecBackend
                     self._backend = factory(self._config)
                 backend = self._backend

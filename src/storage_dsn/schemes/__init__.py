@@ -23,7 +23,8 @@ def register_builtins() -> None:
             params=s3.PARAMS,
             extra="s3",
             requires=("s3fs",),
-            backend=s3.S3Backend,
+            backend=s3.backend,
+            requires_for=s3.requirements,
         )
     for name in ("gs", "gcs"):
         register_scheme(name, gcs.parse_gcs, params=gcs.PARAMS, extra="gcs", requires=("gcsfs",))

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidDSNError
 from ..keys import quote_key
-from .base import FsspecBackend, guess_type
+from .base import Backend, FsspecBackend, guess_type
 
 if TYPE_CHECKING:
     from ..dsn import DSNParts, StorageConfig
 
-__all__ = ["PARAMS", "S3Backend", "S3Location", "location", "parse_s3"]
+__all__ = ["PARAMS", "S3Backend", "S3Location", "backend", "location", "parse_s3", "requirements"]
 
 PARAMS = frozenset(
     {
@@ -139,11 +139,17 @@ def parse_s3(parts: DSNParts) -> StorageConfig:
             )
         options["s3_additional_kwargs"] = {"ACL": acl}
     engine = params.get("engine", "s3fs")
-    if engine != "s3fs":
-        raise InvalidDSNError(
-            "the 'engine' parameter accepts 's3fs' (the default); the obstore engine is not "
-            "available in this release"
-        )
+    if engine not in ("s3fs", "obstore"):
+        raise InvalidDSNError("the 'engine' parameter must be 's3fs' (the default) or 'obstore'")
+    if engine == "obstore":
+        if acl is not None:
+            raise InvalidDSNError(
+                "the obstore engine cannot set ACLs: leave out acl= (use qs_auth=true for "
+                "presigned URLs) or use engine=s3fs"
+            )
+        if params.get("auth") == "s3":
+            raise InvalidDSNError("the obstore engine signs with s3v4 only; leave out auth=s3")
+        options["engine"] = "obstore"
     root = f"{loc.access_point or loc.bucket}/{loc.prefix}".rstrip("/")
     return parts.config(
         protocol="s3",
@@ -319,6 +325,22 @@ def _expires(params: Mapping[str, str]) -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_EXPIRES:
         raise InvalidDSNError(f"the 'expires' parameter must be seconds from 1 to {MAX_EXPIRES}")
     return int(raw)
+
+
+def requirements(config: StorageConfig) -> list[tuple[str, str]]:
+    """The (module, extra) pairs an S3 storage needs: its engine's."""
+    if config.options.get("engine") == "obstore":
+        return [("obstore", "obstore")]
+    return [("s3fs", "s3")]
+
+
+def backend(config: StorageConfig) -> FsspecBackend | Backend:
+    """The S3 backend for the config's engine."""
+    if config.options.get("engine") == "obstore":
+        from .s3_obstore import ObstoreBackend
+
+        return ObstoreBackend(config)
+    return S3Backend(config)
 
 
 class S3Backend(FsspecBackend):

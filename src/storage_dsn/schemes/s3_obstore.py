@@ -1,0 +1,262 @@
+"""The ``engine=obstore`` backend for ``s3:`` storages.
+
+obstore (Rust's ``object_store`` under Python) costs about a tenth of s3fs's client CPU per
+request, which is what bounds s3fs when many small objects move (see BENCHMARKS.md). The
+storage's options keep the s3fs shape, so URLs and ``check`` work the same; this module
+translates them. ``Storage.fs`` is obstore's own fsspec adapter, rooted like the s3fs one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+
+from .base import DEFAULT_CONCURRENCY, AtomicWriter, Backend, BufferedAtomicWriter, Stat, guess_type
+from .s3 import location
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+    from ..dsn import StorageConfig
+
+__all__ = ["ObstoreBackend"]
+
+T = TypeVar("T")
+
+
+class ObstoreBackend(Backend):
+    """S3 through obstore; each PUT is atomic, and so is each multipart upload."""
+
+    def __init__(self, config: StorageConfig) -> None:
+        super().__init__(config)
+        self._loc = location(config)
+        self._store: Any = None
+        self._fs: AbstractFileSystem | None = None
+        self._lock = threading.Lock()
+
+    # -- construction -------------------------------------------------------------------
+
+    def _settings(self) -> tuple[Any, Any]:
+        """obstore's S3 config and client options for this storage.
+
+        Typed ``Any``: obstore declares them as TypedDicts, and these are built at run time.
+        """
+        loc, options = self._loc, self.config.options
+        endpoint = loc.endpoint
+        if not loc.path_style:
+            scheme, _, host = endpoint.partition("://")
+            endpoint = f"{scheme}://{loc.bucket}.{host}"  # obstore wants the bucket in it
+        settings: dict[str, Any] = {
+            "endpoint": endpoint,
+            "region": loc.region,
+            "virtual_hosted_style_request": not loc.path_style,
+        }
+        for ours, theirs in (
+            ("key", "access_key_id"),
+            ("secret", "secret_access_key"),
+            ("token", "session_token"),
+        ):
+            if options.get(ours):
+                settings[theirs] = str(options[ours])
+        client = {"allow_http": True} if endpoint.startswith("http://") else {}
+        return settings, client
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    from obstore.store import S3Store
+
+                    settings, client = self._settings()
+                    self._store = S3Store(
+                        self._loc.bucket,
+                        prefix=self._loc.prefix or None,
+                        client_options=client,
+                        **settings,
+                    )
+        return self._store
+
+    @property
+    def fs(self) -> AbstractFileSystem:
+        if self._fs is None:
+            from fsspec.implementations.dirfs import DirFileSystem
+            from obstore.fsspec import FsspecStore
+
+            settings, client = self._settings()
+            base = FsspecStore("s3", config=settings, client_options=client)
+            root = f"{self._loc.bucket}/{self._loc.prefix}".rstrip("/")
+            self._fs = DirFileSystem(path=root, fs=base)
+        return self._fs
+
+    # -- objects ------------------------------------------------------------------------
+
+    def open_read(self, key: str) -> BinaryIO:
+        import obstore
+
+        reader = obstore.open_reader(self.store, key)
+        return io.BufferedReader(_RawReader(reader), 1024 * 1024)
+
+    def open_write(self, key: str) -> AtomicWriter:
+        return BufferedAtomicWriter(
+            commit_bytes=lambda data: self._put(key, data),
+            commit_file=lambda local: self._put_path(key, local),
+        )
+
+    def read_bytes(self, key: str) -> bytes:
+        import obstore
+
+        return bytes(obstore.get(self.store, key).bytes())
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self._put(key, bytes(data))
+
+    def _put(self, key: str, data: bytes) -> None:
+        import obstore
+
+        obstore.put(self.store, key, data, attributes=_attributes(key), use_multipart=False)
+
+    def _put_path(self, key: str, local: str) -> None:
+        from pathlib import Path
+
+        import obstore
+
+        obstore.put(self.store, key, Path(local), attributes=_attributes(key))
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._head(key)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def delete(self, key: str) -> None:
+        import obstore
+
+        self._head(key)  # S3 deletes are silent about missing keys; the contract is not
+        obstore.delete(self.store, key)
+
+    def stat(self, key: str) -> Stat:
+        return _stat(key, self._head(key))
+
+    def _head(self, key: str) -> Mapping[str, Any]:
+        import obstore
+
+        try:
+            meta: Mapping[str, Any] = obstore.head(self.store, key)
+        except FileNotFoundError:
+            raise FileNotFoundError(key) from None
+        return meta
+
+    def list(self, prefix: str) -> Iterator[str]:
+        return (key for key, _ in self.scan(prefix))
+
+    def scan(self, prefix: str) -> Iterator[tuple[str, Stat]]:
+        import obstore
+
+        directory = prefix.rpartition("/")[0]
+        found = [
+            (meta["path"], meta)
+            for batch in obstore.list(self.store, prefix=directory or None)
+            for meta in batch
+            if meta["path"].startswith(prefix)
+        ]
+        return iter(sorted((key, _stat(key, meta)) for key, meta in found))
+
+    def read_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        import obstore
+
+        async def one(key: str) -> bytes:
+            try:
+                response = await obstore.get_async(self.store, key)
+            except FileNotFoundError:
+                raise FileNotFoundError(key) from None
+            return bytes(await response.bytes_async())
+
+        return dict(zip(keys, _run(_bounded([one(k) for k in keys])), strict=True))
+
+    def write_many(self, items: Mapping[str, bytes]) -> None:
+        import obstore
+
+        async def one(key: str, data: bytes) -> None:
+            await obstore.put_async(
+                self.store, key, bytes(data), attributes=_attributes(key), use_multipart=False
+            )
+
+        _run(_bounded([one(k, v) for k, v in items.items()]))
+
+
+class _RawReader(io.RawIOBase):
+    """obstore's ReadableFile (which returns ``Bytes``) as a standard raw binary file."""
+
+    def __init__(self, reader: Any) -> None:
+        super().__init__()
+        self._reader = reader
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._reader.read(len(buffer))
+        n = len(data)
+        memoryview(buffer)[:n] = memoryview(data)
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return int(self._reader.seek(offset, whence))
+
+    def tell(self) -> int:
+        return int(self._reader.tell())
+
+    def close(self) -> None:
+        if not self.closed:
+            self._reader.close()
+        super().close()
+
+
+def _attributes(key: str) -> dict[str, str]:
+    content_type = guess_type(key)
+    return {"Content-Type": content_type} if content_type else {}
+
+
+def _stat(key: str, meta: Mapping[str, Any]) -> Stat:
+    modified = meta.get("last_modified")
+    etag = meta.get("e_tag")
+    return Stat(
+        size=int(meta["size"]),
+        mtime=modified.timestamp() if modified is not None else None,
+        etag=str(etag).strip('"') if etag else None,
+        content_type=guess_type(key),
+    )
+
+
+async def _bounded(coros: list[Coroutine[Any, Any, T]]) -> list[T]:
+    limit = asyncio.Semaphore(DEFAULT_CONCURRENCY)
+
+    async def one(coro: Coroutine[Any, Any, T]) -> T:
+        async with limit:
+            return await coro
+
+    return list(await asyncio.gather(*(one(c) for c in coros)))
+
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on a private event loop thread (works from inside a running loop too)."""
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+            threading.Thread(
+                target=_loop.run_forever, name="storage-dsn-obstore", daemon=True
+            ).start()
+    return asyncio.run_coroutine_threadsafe(coro, _loop).result()
