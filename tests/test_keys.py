@@ -195,3 +195,26 @@ def test_quote_is_reversible(key: str) -> None:
     quoted = quote_key(key)
     assert quoted.isascii()
     assert unquote(quoted) == key
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.sampled_from([*"/.\\:a%", "\x00", "\x1f", "\x7f", "\x85", "\x9f", "ü", "\ud800"]),
+            st.characters(),
+        ),
+        max_size=40,
+    )
+)
+def test_quoted_key_equals_validate_then_quote(key: str) -> None:
+    """The one-pass quoted_key accepts and refuses exactly as validate_key + quote_key."""
+    from storage_dsn.keys import quoted_key
+
+    try:
+        expected = quote_key(validate_key(key))
+    except InvalidKeyError:
+        with pytest.raises(InvalidKeyError):
+            quoted_key(key)
+    else:
+        assert quoted_key(key) == expected

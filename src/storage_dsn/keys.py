@@ -27,6 +27,9 @@ _BAD_CHAR = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 # Up to this many characters a key cannot pass 1024 UTF-8 bytes (4 bytes at most each).
 _FAST_MAX_CHARS = MAX_KEY_BYTES // 4
 _ALL_UNRESERVED = re.compile(r"[A-Za-z0-9_.~/-]+")
+# In a quoted key: C0 controls (%00-%1F), DEL (%7F), backslash (%5C) and C1 controls
+# (U+0080-U+009F, UTF-8 C2 80 to C2 9F).
+_FORBIDDEN_QUOTED = re.compile(r"%[01][0-9A-F]|%7F|%5C|%C2%[89][0-9A-F]")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~/-")
 
 
@@ -38,10 +41,9 @@ class _QuoteTable(dict[int, str]):
     """
 
     def __missing__(self, codepoint: int) -> str:
-        try:
-            quoted = "".join(f"%{b:02X}" for b in chr(codepoint).encode("utf-8"))
-        except UnicodeEncodeError:  # a lone surrogate; validate_key refuses these
-            quoted = "%EF%BF%BD"
+        # A lone surrogate raises UnicodeEncodeError here, out of str.translate: quoted_key
+        # then hands the key to validate_key, which refuses it.
+        quoted = "".join(f"%{b:02X}" for b in chr(codepoint).encode("utf-8"))
         if len(self) < _QUOTE_TABLE_LIMIT:
             self[codepoint] = quoted
         return quoted
@@ -126,6 +128,23 @@ def quoted_key(key: object) -> str:
         and not _has_dot_segment(key)
     ):
         return key
+    if type(key) is str and key and len(key) <= _FAST_MAX_CHARS:
+        # Quote first, then check the ASCII result: quoting keeps '/' and '.', and turns
+        # each forbidden character into a telltale %XX (_FORBIDDEN_QUOTED).
+        try:
+            quoted = key.translate(_QUOTE_TABLE)
+        except UnicodeEncodeError:
+            quoted = ""
+        if (
+            quoted
+            and _FORBIDDEN_QUOTED.search(quoted) is None
+            and key[0] != "/"
+            and key[-1] != "/"
+            and key[1:2] != ":"
+            and "//" not in key
+            and not _has_dot_segment(key)
+        ):
+            return quoted
     return quote_key(validate_key(key))
 
 
