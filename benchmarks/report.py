@@ -18,6 +18,11 @@ to ours (above 1: storage-dsn is faster). The machine and every library version 
 recorded in `benchmarks/results/latest.json`. Run `nox -s bench` (or `nox -s bench --
 --quick` for a smoke run) to reproduce; timings on shared machines are noisy, ratios less so.
 
+Local writes are atomic (a new temporary file renamed over the key), so every write
+creates an inode and, on ext4, renaming over an existing file starts writeback of the new
+data (`auto_da_alloc`): that, not Python, is where their time goes against `open()`, which
+truncates in place and can leave a torn file. Reads cost the same as `open()`.
+
 Serving scenarios run each app under gunicorn (2 sync workers) on loopback and load it with
 wrk, the server pinned to one core and wrk to the other; their unit is requests per second
 (higher is better) and their CPU column is the workers' CPU seconds per 1,000 requests.

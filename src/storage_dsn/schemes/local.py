@@ -34,16 +34,6 @@ TEMP_PREFIX = ".storage-dsn-"
 TEMP_SUFFIX = ".tmp"
 
 
-def _umask() -> int:
-    # os.umask can only be read by setting it; do it once, at import, before threads.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()
-
-
 def parse_file(parts: DSNParts) -> StorageConfig:
     """Parse a ``file:`` DSN."""
     if parts.username is not None or parts.password is not None:
@@ -129,10 +119,13 @@ class LocalBackend(Backend):
 
     def open_write(self, key: str) -> AtomicWriter:
         path = self.resolve(key)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        # The parent may have been created just now through a symlinked ancestor.
-        self.resolve(key)
-        return LocalAtomicWriter(path, fsync=self._fsync)
+        try:
+            return LocalAtomicWriter(path, fsync=self._fsync)
+        except FileNotFoundError:  # the parent directory does not exist yet
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        # The new directories lie under a resolved, checked path, but check again: a
+        # concurrent writer may have put a symlink there in between.
+        return LocalAtomicWriter(self.resolve(key), fsync=self._fsync)
 
     def write_bytes(self, key: str, data: bytes) -> None:
         with self.open_write(key) as f:
@@ -201,13 +194,15 @@ class LocalAtomicWriter(AtomicWriter):
 
     def __init__(self, path: str, *, fsync: bool = False) -> None:
         super().__init__()
+        self._done = True  # nothing to discard until the temporary file exists
         self.path = path
         self._fsync = fsync
         directory = os.path.dirname(path)
         for _ in range(100):
             temp = os.path.join(directory, f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}")
             try:
-                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                # 0o666 less the umask, as open() would give: nginx must be able to read it.
+                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
                 break
             except FileExistsError:
                 continue
@@ -215,15 +210,13 @@ class LocalAtomicWriter(AtomicWriter):
             raise FileExistsError(temp)
         self._temp = temp
         self._file = os.fdopen(fd, "wb")
+        self._done = False
 
     def _write(self, data: memoryview) -> None:
         self._file.write(data)
 
     def _commit(self) -> None:
         self._file.flush()
-        # mkstemp-style 0600 would leave the file unreadable to nginx; give it the
-        # mode a plain open() would have.
-        os.chmod(self._file.fileno(), _FILE_MODE)
         if self._fsync:
             os.fsync(self._file.fileno())
         self._file.close()

@@ -1,0 +1,124 @@
+"""Scenario: many small S3 objects, PUT then GET, on a moto server in its own process.
+
+storage-dsn's write_many/read_many (obstore and s3fs engines) against s3fs's own pipe/cat,
+boto3 in a 16-thread pool and obstore's async API, all talking to the same server (pinned
+to core 1; this process to core 0) with 16 to 64 requests in flight. Each round writes and
+reads every object under a fresh prefix; client CPU seconds are the whole process's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from harness import Report
+from scenarios_sync import KEY, SECRET, client, start_moto
+
+
+def run_s3_small(report: Report, *, quick: bool, rounds: int) -> None:
+    import obstore
+    import s3fs
+    from obstore.store import S3Store
+
+    from storage_dsn import open_storage
+
+    if os.cpu_count() and os.cpu_count() >= 2 and hasattr(os, "sched_setaffinity"):  # type: ignore[operator]
+        os.sched_setaffinity(0, {0})
+    count = 200 if quick else 1000
+    size = 4 * 1024
+    moto, endpoint = start_moto()
+    try:
+        bucket = f"small-{uuid.uuid4().hex[:8]}"
+        client(endpoint).create_bucket(Bucket=bucket)
+        quoted = SECRET.replace("/", "%2F").replace("+", "%2B")
+        base = f"s3+http://{KEY}:{quoted}@{endpoint.removeprefix('http://')}/{bucket}"
+        data = os.urandom(size)
+        fs = s3fs.S3FileSystem(
+            key=KEY,
+            secret=SECRET,
+            endpoint_url=endpoint,
+            skip_instance_cache=True,
+            client_kwargs={"region_name": "us-east-1"},
+            config_kwargs={"s3": {"addressing_style": "path"}},
+        )
+        boto = client(endpoint)
+        store = S3Store(
+            bucket,
+            endpoint=endpoint,
+            region="us-east-1",
+            access_key_id=KEY,
+            secret_access_key=SECRET,
+            virtual_hosted_style_request=False,
+            client_options={"allow_http": True},
+        )
+
+        def via_storage(engine: str):  # type: ignore[no-untyped-def]
+            def run() -> None:
+                prefix = uuid.uuid4().hex[:8]
+                storage = open_storage(f"{base}/{prefix}/?engine={engine}")
+                items = {f"k{i:04}": data for i in range(count)}
+                storage.write_many(items)
+                got = storage.read_many(list(items))
+                assert len(got) == count
+                assert all(v == data for v in got.values())
+
+            return run
+
+        def via_s3fs() -> None:
+            prefix = f"{bucket}/{uuid.uuid4().hex[:8]}"
+            paths = {f"{prefix}/k{i:04}": data for i in range(count)}
+            fs.pipe(paths)
+            got = fs.cat(list(paths))
+            assert len(got) == count
+
+        def via_boto3() -> None:
+            prefix = uuid.uuid4().hex[:8]
+            keys = [f"{prefix}/k{i:04}" for i in range(count)]
+            with ThreadPoolExecutor(16) as pool:
+                list(pool.map(lambda k: boto.put_object(Bucket=bucket, Key=k, Body=data), keys))
+                got = list(
+                    pool.map(lambda k: boto.get_object(Bucket=bucket, Key=k)["Body"].read(), keys)
+                )
+            assert len(got) == count
+
+        def via_obstore() -> None:
+            prefix = uuid.uuid4().hex[:8]
+            keys = [f"{prefix}/k{i:04}" for i in range(count)]
+
+            async def go() -> list[bytes]:
+                limit = asyncio.Semaphore(64)
+
+                async def put(k: str) -> None:
+                    async with limit:
+                        await obstore.put_async(store, k, data)
+
+                async def get(k: str) -> bytes:
+                    async with limit:
+                        return bytes(await (await obstore.get_async(store, k)).bytes_async())
+
+                await asyncio.gather(*(put(k) for k in keys))
+                return await asyncio.gather(*(get(k) for k in keys))
+
+            assert len(asyncio.run(go())) == count
+
+        report.compare(
+            f"S3: PUT then GET {count} x 4 KiB (moto server)",
+            ("storage-dsn write_many/read_many (engine=obstore)", via_storage("obstore")),
+            [
+                ("s3fs pipe/cat", via_s3fs),
+                ("boto3, 16 threads", via_boto3),
+                ("obstore async (64 in flight)", via_obstore),
+            ],
+            variants=[("storage-dsn write_many/read_many (engine=s3fs)", via_storage("s3fs"))],
+            number=1,
+            rounds=rounds,
+            unit="s",
+            metric=f"time for {2 * count} requests",
+        )
+    finally:
+        moto.terminate()
+        moto.wait(timeout=30)
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
