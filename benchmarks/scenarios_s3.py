@@ -122,3 +122,95 @@ def run_s3_small(report: Report, *, quick: bool, rounds: int) -> None:
         moto.wait(timeout=30)
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+
+
+def run_s3_latency(report: Report, *, quick: bool, rounds: int) -> None:
+    """One request at a time: read 1 KiB, exists on a present and on a missing key."""
+    import obstore
+    import s3fs
+    from obstore.store import S3Store
+
+    from storage_dsn import open_storage
+
+    if os.cpu_count() and os.cpu_count() >= 2 and hasattr(os, "sched_setaffinity"):  # type: ignore[operator]
+        os.sched_setaffinity(0, {0})
+    number = 20 if quick else 100
+    moto, endpoint = start_moto()
+    try:
+        bucket = f"lat-{uuid.uuid4().hex[:8]}"
+        boto = client(endpoint)
+        boto.create_bucket(Bucket=bucket)
+        boto.put_object(Bucket=bucket, Key="m/one.bin", Body=os.urandom(1024))
+        quoted = SECRET.replace("/", "%2F").replace("+", "%2B")
+        base = f"s3+http://{KEY}:{quoted}@{endpoint.removeprefix('http://')}/{bucket}/m/"
+        ours = open_storage(base + "?engine=obstore")
+        ours_s3fs = open_storage(base)
+        fs = s3fs.S3FileSystem(
+            key=KEY,
+            secret=SECRET,
+            endpoint_url=endpoint,
+            skip_instance_cache=True,
+            client_kwargs={"region_name": "us-east-1"},
+            config_kwargs={"s3": {"addressing_style": "path"}},
+        )
+        store = S3Store(
+            bucket,
+            prefix="m",
+            endpoint=endpoint,
+            region="us-east-1",
+            access_key_id=KEY,
+            secret_access_key=SECRET,
+            virtual_hosted_style_request=False,
+            client_options={"allow_http": True},
+        )
+
+        def boto_exists(key: str) -> bool:
+            try:
+                boto.head_object(Bucket=bucket, Key=f"m/{key}")
+            except boto.exceptions.ClientError:
+                return False
+            return True
+
+        def obstore_exists(key: str) -> bool:
+            try:
+                obstore.head(store, key)
+            except FileNotFoundError:
+                return False
+            return True
+
+        kw = {"number": number, "rounds": rounds, "unit": "ms", "metric": "time per call"}
+        report.compare(
+            "S3 latency: read 1 KiB",
+            ("storage-dsn read_bytes (engine=obstore)", lambda: ours.read_bytes("one.bin")),
+            [
+                ("s3fs cat_file", lambda: fs.cat_file(f"{bucket}/m/one.bin")),
+                (
+                    "boto3 get_object",
+                    lambda: boto.get_object(Bucket=bucket, Key="m/one.bin")["Body"].read(),
+                ),
+                ("obstore get", lambda: bytes(obstore.get(store, "one.bin").bytes())),
+            ],
+            variants=[
+                ("storage-dsn read_bytes (engine=s3fs)", lambda: ours_s3fs.read_bytes("one.bin"))
+            ],
+            **kw,  # type: ignore[arg-type]
+        )
+        for label, key in (("present", "one.bin"), ("missing", "nope.bin")):
+            report.compare(
+                f"S3 latency: exists, {label} key",
+                ("storage-dsn exists (engine=obstore)", lambda key=key: ours.exists(key)),
+                [
+                    ("s3fs isfile", lambda key=key: fs.isfile(f"{bucket}/m/{key}")),
+                    ("boto3 head_object", lambda key=key: boto_exists(key)),
+                    ("obstore head", lambda key=key: obstore_exists(key)),
+                ],
+                variants=[
+                    ("storage-dsn exists (engine=s3fs)", lambda key=key: ours_s3fs.exists(key))
+                ],
+                **kw,  # type: ignore[arg-type]
+            )
+    finally:
+        moto.terminate()
+        moto.wait(timeout=30)
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
