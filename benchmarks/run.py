@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from harness import Report, machine_info, versions
 from report import write_markdown
 from scenarios_local import run_local
-from scenarios_s3 import run_s3_latency, run_s3_small
+from scenarios_s3 import run_s3_large, run_s3_latency, run_s3_small
 from scenarios_serving import run_serving
 from scenarios_sync import run_sync
 from scenarios_urls import run_parse, run_urls
@@ -57,12 +57,14 @@ def main(argv: list[str]) -> int:
     if not args.only or "local" in args.only:
         run_local(report, quick=args.quick, rounds=5)
     if not args.only or "s3" in args.only:
-        run_s3_small(report, quick=args.quick, rounds=3 if args.quick else 5)
+        run_s3_small(report, quick=args.quick, rounds=5)
+        run_s3_small(report, quick=args.quick, rounds=5, kib=64)
         run_s3_latency(report, quick=args.quick, rounds=5)
+        run_s3_large(report, quick=args.quick, rounds=5)
     if not args.only or "serving" in args.only:
         run_serving(report, quick=args.quick, rounds=5)
     if not args.only or "sync" in args.only:
-        run_sync(report, quick=args.quick, rounds=2 if args.quick else 5)
+        run_sync(report, quick=args.quick, rounds=5)
     path = report.save("quick" if args.quick else "latest")
     print(f"\nresults: {path}")
     if not args.quick:

@@ -9,15 +9,19 @@ reads every object under a fresh prefix; client CPU seconds are the whole proces
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 from harness import Report
 from scenarios_sync import KEY, SECRET, client, start_moto
 
 
-def run_s3_small(report: Report, *, quick: bool, rounds: int) -> None:
+def run_s3_small(report: Report, *, quick: bool, rounds: int, kib: int = 4) -> None:
     import obstore
     import s3fs
     from obstore.store import S3Store
@@ -27,7 +31,7 @@ def run_s3_small(report: Report, *, quick: bool, rounds: int) -> None:
     if os.cpu_count() and os.cpu_count() >= 2 and hasattr(os, "sched_setaffinity"):  # type: ignore[operator]
         os.sched_setaffinity(0, {0})
     count = 200 if quick else 1000
-    size = 4 * 1024
+    size = kib * 1024
     moto, endpoint = start_moto()
     try:
         bucket = f"small-{uuid.uuid4().hex[:8]}"
@@ -104,7 +108,7 @@ def run_s3_small(report: Report, *, quick: bool, rounds: int) -> None:
             assert len(asyncio.run(go())) == count
 
         report.compare(
-            f"S3: PUT then GET {count} x 4 KiB (moto server)",
+            f"S3: PUT then GET {count} x {kib} KiB (moto server)",
             ("storage-dsn write_many/read_many (engine=obstore)", via_storage("obstore")),
             [
                 ("s3fs pipe/cat", via_s3fs),
@@ -214,3 +218,141 @@ def run_s3_latency(report: Report, *, quick: bool, rounds: int) -> None:
         moto.wait(timeout=30)
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+
+
+class _Null(io.RawIOBase):
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        return len(b)
+
+
+def run_s3_large(report: Report, *, quick: bool, rounds: int) -> None:
+    """One large object (256 MiB; 32 MiB with --quick): upload from a file, download whole."""
+    import subprocess
+    import tempfile
+
+    import obstore
+    import s3fs
+    from obstore.store import S3Store
+
+    from storage_dsn import open_storage
+
+    if os.cpu_count() and os.cpu_count() >= 2 and hasattr(os, "sched_setaffinity"):  # type: ignore[operator]
+        os.sched_setaffinity(0, {0})
+    size = (32 if quick else 256) * 1024 * 1024
+    moto, endpoint = start_moto()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            source = Path(tmp, "big.bin")
+            with open(source, "wb") as f:
+                for _ in range(size // (8 * 2**20)):
+                    f.write(os.urandom(8 * 2**20))
+            bucket = f"large-{uuid.uuid4().hex[:8]}"
+            boto = client(endpoint)
+            boto.create_bucket(Bucket=bucket)
+            quoted = SECRET.replace("/", "%2F").replace("+", "%2B")
+            base = f"s3+http://{KEY}:{quoted}@{endpoint.removeprefix('http://')}/{bucket}/"
+            ours = open_storage(base + "ours/?engine=obstore")
+            ours_s3fs = open_storage(base + "ours-s3fs/")
+            fs = s3fs.S3FileSystem(
+                key=KEY,
+                secret=SECRET,
+                endpoint_url=endpoint,
+                skip_instance_cache=True,
+                client_kwargs={"region_name": "us-east-1"},
+                config_kwargs={"s3": {"addressing_style": "path"}},
+            )
+            store = S3Store(
+                bucket,
+                endpoint=endpoint,
+                region="us-east-1",
+                access_key_id=KEY,
+                secret_access_key=SECRET,
+                virtual_hosted_style_request=False,
+                client_options={"allow_http": True},
+            )
+
+            def save(storage: Any) -> Callable[[], None]:
+                def run() -> None:
+                    with open(source, "rb") as f:
+                        storage.save("big.bin", f)
+
+                return run
+
+            def curl_put() -> None:
+                url = boto.generate_presigned_url(
+                    "put_object", Params={"Bucket": bucket, "Key": "curl/big.bin"}, ExpiresIn=600
+                )
+                subprocess.run(
+                    ["curl", "-sf", "-T", str(source), url, "-o", "/dev/null"], check=True
+                )
+
+            mib = size // 2**20
+            report.compare(
+                f"S3: upload one {mib} MiB file",
+                ("storage-dsn save (engine=obstore)", save(ours)),
+                [
+                    ("s3fs put_file", lambda: fs.put_file(str(source), f"{bucket}/s3fs/big.bin")),
+                    (
+                        "boto3 upload_file",
+                        lambda: boto.upload_file(str(source), bucket, "boto/big.bin"),
+                    ),
+                    ("obstore put", lambda: obstore.put(store, "obstore/big.bin", source)),
+                    ("curl -T, presigned (floor)", curl_put),
+                ],
+                variants=[("storage-dsn save (engine=s3fs)", save(ours_s3fs))],
+                number=1,
+                rounds=rounds,
+                unit="s",
+                metric="time per file",
+            )
+
+            def read(storage: Any) -> Callable[[], None]:
+                def run() -> None:
+                    with storage.open("big.bin", "rb") as f:
+                        while f.read(2**20):
+                            pass
+
+                return run
+
+            def obstore_get() -> None:
+                for _ in obstore.get(store, "obstore/big.bin").stream(min_chunk_size=2**20):
+                    pass
+
+            def curl_get() -> None:
+                url = boto.generate_presigned_url(
+                    "get_object", Params={"Bucket": bucket, "Key": "curl/big.bin"}, ExpiresIn=600
+                )
+                subprocess.run(["curl", "-sf", url, "-o", "/dev/null"], check=True)
+
+            report.compare(
+                f"S3: download one {mib} MiB file",
+                ("storage-dsn open('rb') (engine=obstore)", read(ours)),
+                [
+                    ("s3fs open('rb')", lambda: _drain(fs.open(f"{bucket}/s3fs/big.bin", "rb"))),
+                    (
+                        "boto3 download_fileobj",
+                        lambda: boto.download_fileobj(bucket, "boto/big.bin", _Null()),
+                    ),
+                    ("obstore get stream", obstore_get),
+                    ("curl, presigned (floor)", curl_get),
+                ],
+                variants=[("storage-dsn open('rb') (engine=s3fs)", read(ours_s3fs))],
+                number=1,
+                rounds=rounds,
+                unit="s",
+                metric="time per file",
+            )
+    finally:
+        moto.terminate()
+        moto.wait(timeout=30)
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+
+
+def _drain(f: Any) -> None:
+    with f:
+        while f.read(2**20):
+            pass

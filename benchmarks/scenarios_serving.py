@@ -34,10 +34,53 @@ PINNED = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
 SERVER_CPUS = ["taskset", "-c", "1"] if PINNED else []
 CLIENT_CPUS = ["taskset", "-c", "0"] if PINNED else []
 LABELS = {
+    "nginx": "nginx sendfile (ceiling)",
     "ours": "storage-dsn Media",
     "whitenoise": "whitenoise (autorefresh)",
     "send_from_directory": "Flask send_from_directory",
 }
+
+
+NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    include /etc/nginx/mime.types;
+    sendfile on;
+    server {{
+        listen 127.0.0.1:{port};
+        location /media/ {{ alias {media}/; etag on; }}
+    }}
+}}
+"""
+
+
+@contextmanager
+def nginx(media: str) -> Iterator[tuple[str, int]]:
+    """nginx serving the same files with sendfile: the ceiling, not a peer."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from servers import free_port, wait_for_port
+
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = Path(tmp, "nginx.conf")
+        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, media=media))
+        proc = subprocess.Popen([*SERVER_CPUS, "nginx", "-c", str(conf), "-p", tmp])
+        try:
+            wait_for_port(port, proc)
+            yield f"http://127.0.0.1:{port}", proc.pid
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 @contextmanager
@@ -104,18 +147,22 @@ def run_serving(report: Report, *, quick: bool, rounds: int) -> None:
         raise SystemExit("the serving benchmark needs wrk: apt-get install wrk")
     seconds = 1 if quick else 4
     with tempfile.TemporaryDirectory() as media, ExitStack() as stack:
+        os.chmod(media, 0o755)  # noqa: S103 (nginx workers run unprivileged; test data)
         Path(media, "photos").mkdir()
         Path(media, "photos", "64k.jpg").write_bytes(os.urandom(64 * 1024))
         Path(media, "photos", "1m.jpg").write_bytes(os.urandom(1024 * 1024))
         servers = {kind: stack.enter_context(serve(kind, media)) for kind in TOOLS}
+        if shutil.which("nginx"):
+            servers["nginx"] = stack.enter_context(nginx(media))
         cases = [
             ("serve 64 KiB file (gunicorn, 2 workers)", "photos/64k.jpg", False),
             ("serve 1 MiB file (gunicorn, 2 workers)", "photos/1m.jpg", False),
             ("304 revalidation of 64 KiB file", "photos/64k.jpg", True),
         ]
         for scenario, key, revalidate in cases:
-            rps: dict[str, list[float]] = {k: [] for k in TOOLS}
-            cpu: dict[str, list[float]] = {k: [] for k in TOOLS}
+            kinds = [k for k in (*TOOLS, "nginx") if k in servers]
+            rps: dict[str, list[float]] = {k: [] for k in kinds}
+            cpu: dict[str, list[float]] = {k: [] for k in kinds}
             headers: dict[str, dict[str, str]] = {}
             for kind, (base, _) in servers.items():
                 with urllib.request.urlopen(f"{base}/media/{key}") as r:
@@ -123,13 +170,13 @@ def run_serving(report: Report, *, quick: bool, rounds: int) -> None:
                     etag = r.headers["ETag"]
                 headers[kind] = {"If-None-Match": etag} if revalidate else {}
             for _ in range(rounds):
-                for kind in TOOLS:
+                for kind in kinds:
                     base, pid = servers[kind]
                     before = worker_cpu(pid)
                     rate, total = wrk(f"{base}/media/{key}", seconds, headers[kind])
                     rps[kind].append(rate)
                     cpu[kind].append((worker_cpu(pid) - before) / total * 1000)
-            for kind in TOOLS:
+            for kind in kinds:
                 report.results.append(
                     Result(
                         scenario=scenario,

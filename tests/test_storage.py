@@ -283,3 +283,20 @@ class TestLocalFiles:
         with pytest.raises(RuntimeError):
             write_then_fail(storage, "new/dir/b.txt", b"y")
         assert sorted(p.name for p in (tmp_path / "m" / "new" / "dir").iterdir()) == ["a.txt"]
+
+
+class TestReading:
+    def test_seek_and_partial_reads(self, any_storage: Storage) -> None:
+        """open('rb') reads in pieces and seeks anywhere, forwards, backwards and from the end."""
+        data = os.urandom(3 * 1024 * 1024 + 11)
+        any_storage.write_bytes("r.bin", data)
+        with any_storage.open("r.bin") as f:
+            assert f.read(10) == data[:10]
+            f.seek(2 * 1024 * 1024)
+            assert f.tell() == 2 * 1024 * 1024
+            assert f.read(100) == data[2 * 1024 * 1024 : 2 * 1024 * 1024 + 100]
+            f.seek(5)
+            assert f.read(5) == data[5:10]
+            f.seek(-11, os.SEEK_END)
+            assert f.read() == data[-11:]
+            assert f.read() == b""

@@ -251,5 +251,8 @@ def test_killed_sync_resumes(storage_factory: Any, tmp_path: Path, kind: str) ->
         assert dst.read_bytes(key) == tree[key], key
     again = sync(src, dst, jobs=4)
     assert again.ok
-    assert again.copied == len(tree) - len(landed)
+    # A PUT whose body reached the server before the kill may still land after the
+    # listing above, so "at least": nothing that landed is copied again.
+    assert again.skipped >= len(landed)
+    assert again.copied + again.skipped == len(tree)
     assert contents(dst) == tree

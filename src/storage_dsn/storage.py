@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -29,7 +28,6 @@ __all__ = ["DEFAULT_ENV", "Stat", "Storage", "open_storage"]
 
 #: The environment variable :func:`open_storage` reads when given no DSN.
 DEFAULT_ENV = "DEFAULT_STORAGE_DSN"
-_CHUNK = 1024 * 1024
 
 _cache: dict[StorageConfig, Storage] = {}
 # The DSN strings seen, so a per-request open_storage() is a dict lookup, not a parse.
@@ -150,8 +148,7 @@ class Storage:
 
     def save(self, key: str, fileobj: BinaryIO | IO[bytes]) -> str:
         """Stream a readable binary file object into ``key``, atomically; return the key."""
-        with self.backend.open_write(validate_key(key)) as out:
-            shutil.copyfileobj(fileobj, out, _CHUNK)
+        self.backend.save(validate_key(key), fileobj)  # type: ignore[arg-type]
         return key
 
     def exists(self, key: str) -> bool:

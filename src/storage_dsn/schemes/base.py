@@ -12,6 +12,7 @@ import asyncio
 import io
 import mimetypes
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -182,6 +183,11 @@ class Backend:
     def write_bytes(self, key: str, data: bytes) -> None:
         with self.open_write(key) as f:
             f.write(data)
+
+    def save(self, key: str, fileobj: BinaryIO) -> None:
+        """Stream ``fileobj`` into ``key`` atomically (backends may upload it directly)."""
+        with self.open_write(key) as out:
+            shutil.copyfileobj(fileobj, out, 1024 * 1024)
 
     def exists(self, key: str) -> bool:
         raise NotImplementedError
@@ -357,6 +363,21 @@ class FsspecBackend(Backend):
     def _require_file(self, key: str) -> None:
         if not self.base.isfile(self.path(key)):
             raise FileNotFoundError(key)
+
+
+def file_path(fileobj: object) -> str | None:
+    """The path of ``fileobj`` when it is a regular file read from its start, else None.
+
+    Such a file can be uploaded from its path without a copy.
+    """
+    name = getattr(fileobj, "name", None)
+    if not isinstance(name, str) or not os.path.isfile(name):
+        return None
+    try:
+        at_start = fileobj.tell() == 0  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return None
+    return name if at_start and "r" in getattr(fileobj, "mode", "rb") else None
 
 
 def guess_type(key: str) -> str | None:

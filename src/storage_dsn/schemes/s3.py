@@ -17,11 +17,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import InvalidDSNError
 from ..keys import quote_key
-from .base import Backend, FsspecBackend, guess_type
+from .base import Backend, FsspecBackend, file_path, guess_type
 
 if TYPE_CHECKING:
     from ..dsn import DSNParts, StorageConfig
@@ -355,6 +355,13 @@ class S3Backend(FsspecBackend):
     async def _put_bytes_async(self, path: str, data: bytes) -> None:
         fs: Any = self.base
         await fs._pipe_file(path, data, **self._upload_kwargs(path))
+
+    def save(self, key: str, fileobj: BinaryIO) -> None:
+        local = file_path(fileobj)
+        if local is None:
+            super().save(key, fileobj)
+        else:
+            self._put_file(local, self.path(key))  # no copy; one PUT or a completed upload
 
     @staticmethod
     def _upload_kwargs(path: str) -> dict[str, str]:

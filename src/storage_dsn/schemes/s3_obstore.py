@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import threading
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
-from .base import DEFAULT_CONCURRENCY, AtomicWriter, Backend, BufferedAtomicWriter, Stat, guess_type
+from .base import (
+    DEFAULT_CONCURRENCY,
+    AtomicWriter,
+    Backend,
+    BufferedAtomicWriter,
+    Stat,
+    file_path,
+    guess_type,
+)
 from .s3 import location
 
 if TYPE_CHECKING:
@@ -25,6 +34,10 @@ if TYPE_CHECKING:
 __all__ = ["ObstoreBackend"]
 
 T = TypeVar("T")
+#: Multipart part size for large uploads: fewer, larger parts than obstore's default.
+UPLOAD_CHUNK = 8 * 1024 * 1024
+SINGLE_PUT = 64 * 1024 * 1024
+STREAM_CHUNK = 1024 * 1024
 
 
 class ObstoreBackend(Backend):
@@ -95,16 +108,23 @@ class ObstoreBackend(Backend):
     # -- objects ------------------------------------------------------------------------
 
     def open_read(self, key: str) -> BinaryIO:
-        import obstore
-
-        reader = obstore.open_reader(self.store, key)
-        return io.BufferedReader(_RawReader(reader), 1024 * 1024)
+        size = int(self._head(key)["size"])
+        return io.BufferedReader(_StreamReader(self.store, key, size), 1024 * 1024)
 
     def open_write(self, key: str) -> AtomicWriter:
         return BufferedAtomicWriter(
             commit_bytes=lambda data: self._put(key, data),
             commit_file=lambda local: self._put_path(key, local),
         )
+
+    def save(self, key: str, fileobj: BinaryIO) -> None:
+        path = file_path(fileobj)
+        if path is None:
+            super().save(key, fileobj)
+        else:
+            # Straight from the file: a multipart upload only becomes an object when it
+            # completes, so this is as atomic as the spooled path, without the copy.
+            self._put_path(key, path)
 
     def read_bytes(self, key: str) -> bytes:
         import obstore
@@ -124,7 +144,17 @@ class ObstoreBackend(Backend):
 
         import obstore
 
-        obstore.put(self.store, key, Path(local), attributes=_attributes(key))
+        # One PUT up to SINGLE_PUT bytes (as s3fs does up to 50 MiB): a multipart upload
+        # costs three requests more and, on small parts, more than it saves.
+        multipart = os.path.getsize(local) > SINGLE_PUT
+        obstore.put(
+            self.store,
+            key,
+            Path(local),
+            attributes=_attributes(key),
+            use_multipart=multipart,
+            chunk_size=UPLOAD_CHUNK,
+        )
 
     def exists(self, key: str) -> bool:
         try:
@@ -189,12 +219,21 @@ class ObstoreBackend(Backend):
         _run(_bounded([one(k, v) for k, v in items.items()]))
 
 
-class _RawReader(io.RawIOBase):
-    """obstore's ReadableFile (which returns ``Bytes``) as a standard raw binary file."""
+class _StreamReader(io.RawIOBase):
+    """A seekable raw file over one streamed GET.
 
-    def __init__(self, reader: Any) -> None:
+    Reading front to back is one request, streamed (a reader that issued a ranged GET per
+    buffer refill was 28x slower on 32 MiB); a seek elsewhere starts a new GET there.
+    """
+
+    def __init__(self, store: Any, key: str, size: int) -> None:
         super().__init__()
-        self._reader = reader
+        self._store = store
+        self._key = key
+        self._size = size
+        self._pos = 0
+        self._chunks: Iterator[Any] | None = None
+        self._pending = memoryview(b"")
 
     def readable(self) -> bool:
         return True
@@ -203,21 +242,39 @@ class _RawReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self._reader.read(len(buffer))
-        n = len(data)
-        memoryview(buffer)[:n] = memoryview(data)
+        if self._pos >= self._size:
+            return 0
+        if not self._pending:
+            if self._chunks is None:
+                import obstore
+
+                options: Any = {"range": {"offset": self._pos}} if self._pos else None
+                result = obstore.get(self._store, self._key, options=options)
+                self._chunks = iter(result.stream(min_chunk_size=STREAM_CHUNK))
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(bytes(chunk))
+        n = min(len(buffer), len(self._pending))
+        memoryview(buffer)[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        self._pos += n
         return n
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return int(self._reader.seek(offset, whence))
+        target = {
+            io.SEEK_SET: offset,
+            io.SEEK_CUR: self._pos + offset,
+            io.SEEK_END: self._size + offset,
+        }[whence]
+        if target < 0:
+            raise ValueError("negative seek position")
+        if target != self._pos:
+            self._pos, self._chunks, self._pending = target, None, memoryview(b"")
+        return self._pos
 
     def tell(self) -> int:
-        return int(self._reader.tell())
-
-    def close(self) -> None:
-        if not self.closed:
-            self._reader.close()
-        super().close()
+        return self._pos
 
 
 def _attributes(key: str) -> dict[str, str]:
