@@ -12,8 +12,10 @@ import asyncio
 import io
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,24 +23,34 @@ from harness import Report
 from scenarios_sync import KEY, SECRET, client, start_moto
 
 
-def run_s3_small(report: Report, *, quick: bool, rounds: int, kib: int = 4) -> None:
-    import obstore
+@dataclass
+class S3Bench:
+    """A moto server with one fresh bucket, and every peer's client for it."""
+
+    endpoint: str
+    bucket: str
+    #: ``s3+http://KEY:SECRET@host:port/bucket``, percent-encoded, no trailing slash.
+    base: str
+    boto: Any
+    fs: Any
+    store: Any
+
+
+@contextmanager
+def s3_bench(name: str, *, store_prefix: str | None = None) -> Iterator[S3Bench]:
+    """Pin this process to core 0, start moto on core 1, make a bucket; undo it all after."""
     import s3fs
     from obstore.store import S3Store
 
-    from storage_dsn import open_storage
-
-    if os.cpu_count() and os.cpu_count() >= 2 and hasattr(os, "sched_setaffinity"):  # type: ignore[operator]
+    pinned = (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity")
+    if pinned:
         os.sched_setaffinity(0, {0})
-    count = 200 if quick else 1000
-    size = kib * 1024
     moto, endpoint = start_moto()
     try:
-        bucket = f"small-{uuid.uuid4().hex[:8]}"
-        client(endpoint).create_bucket(Bucket=bucket)
+        bucket = f"{name}-{uuid.uuid4().hex[:8]}"
+        boto = client(endpoint)
+        boto.create_bucket(Bucket=bucket)
         quoted = SECRET.replace("/", "%2F").replace("+", "%2B")
-        base = f"s3+http://{KEY}:{quoted}@{endpoint.removeprefix('http://')}/{bucket}"
-        data = os.urandom(size)
         fs = s3fs.S3FileSystem(
             key=KEY,
             secret=SECRET,
@@ -47,9 +59,9 @@ def run_s3_small(report: Report, *, quick: bool, rounds: int, kib: int = 4) -> N
             client_kwargs={"region_name": "us-east-1"},
             config_kwargs={"s3": {"addressing_style": "path"}},
         )
-        boto = client(endpoint)
         store = S3Store(
             bucket,
+            prefix=store_prefix,
             endpoint=endpoint,
             region="us-east-1",
             access_key_id=KEY,
@@ -57,6 +69,25 @@ def run_s3_small(report: Report, *, quick: bool, rounds: int, kib: int = 4) -> N
             virtual_hosted_style_request=False,
             client_options={"allow_http": True},
         )
+        base = f"s3+http://{KEY}:{quoted}@{endpoint.removeprefix('http://')}/{bucket}"
+        yield S3Bench(endpoint, bucket, base, boto, fs, store)
+    finally:
+        moto.terminate()
+        moto.wait(timeout=30)
+        if pinned:
+            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+
+
+def run_s3_small(report: Report, *, quick: bool, rounds: int, kib: int = 4) -> None:
+    import obstore
+
+    from storage_dsn import open_storage
+
+    count = 200 if quick else 1000
+    size = kib * 1024
+    with s3_bench("small") as b:
+        bucket, base, fs, boto, store = b.bucket, b.base, b.fs, b.boto, b.store
+        data = os.urandom(size)
 
         def via_storage(engine: str):  # type: ignore[no-untyped-def]
             def run() -> None:
@@ -121,52 +152,21 @@ def run_s3_small(report: Report, *, quick: bool, rounds: int, kib: int = 4) -> N
             unit="s",
             metric=f"time for {2 * count} requests",
         )
-    finally:
-        moto.terminate()
-        moto.wait(timeout=30)
-        if hasattr(os, "sched_setaffinity"):
-            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
 
 
 def run_s3_latency(report: Report, *, quick: bool, rounds: int) -> None:
     """One request at a time: read 1 KiB, exists on a present and on a missing key."""
     import obstore
-    import s3fs
-    from obstore.store import S3Store
 
     from storage_dsn import open_storage
 
-    if os.cpu_count() and os.cpu_count() >= 2 and hasattr(os, "sched_setaffinity"):  # type: ignore[operator]
-        os.sched_setaffinity(0, {0})
     number = 20 if quick else 100
-    moto, endpoint = start_moto()
-    try:
-        bucket = f"lat-{uuid.uuid4().hex[:8]}"
-        boto = client(endpoint)
-        boto.create_bucket(Bucket=bucket)
+    with s3_bench("lat", store_prefix="m") as b:
+        bucket, fs, boto, store = b.bucket, b.fs, b.boto, b.store
         boto.put_object(Bucket=bucket, Key="m/one.bin", Body=os.urandom(1024))
-        quoted = SECRET.replace("/", "%2F").replace("+", "%2B")
-        base = f"s3+http://{KEY}:{quoted}@{endpoint.removeprefix('http://')}/{bucket}/m/"
+        base = b.base + "/m/"
         ours = open_storage(base + "?engine=obstore")
         ours_s3fs = open_storage(base)
-        fs = s3fs.S3FileSystem(
-            key=KEY,
-            secret=SECRET,
-            endpoint_url=endpoint,
-            skip_instance_cache=True,
-            client_kwargs={"region_name": "us-east-1"},
-            config_kwargs={"s3": {"addressing_style": "path"}},
-        )
-        store = S3Store(
-            bucket,
-            prefix="m",
-            endpoint=endpoint,
-            region="us-east-1",
-            access_key_id=KEY,
-            secret_access_key=SECRET,
-            virtual_hosted_style_request=False,
-            client_options={"allow_http": True},
-        )
 
         def boto_exists(key: str) -> bool:
             try:
@@ -213,11 +213,6 @@ def run_s3_latency(report: Report, *, quick: bool, rounds: int) -> None:
                 ],
                 **kw,  # type: ignore[arg-type]
             )
-    finally:
-        moto.terminate()
-        moto.wait(timeout=30)
-        if hasattr(os, "sched_setaffinity"):
-            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
 
 
 class _Null(io.RawIOBase):
@@ -234,45 +229,20 @@ def run_s3_large(report: Report, *, quick: bool, rounds: int) -> None:
     import tempfile
 
     import obstore
-    import s3fs
-    from obstore.store import S3Store
 
     from storage_dsn import open_storage
 
-    if os.cpu_count() and os.cpu_count() >= 2 and hasattr(os, "sched_setaffinity"):  # type: ignore[operator]
-        os.sched_setaffinity(0, {0})
     size = (32 if quick else 256) * 1024 * 1024
-    moto, endpoint = start_moto()
-    try:
+    with s3_bench("large") as b:
+        bucket, fs, boto, store = b.bucket, b.fs, b.boto, b.store
         with tempfile.TemporaryDirectory() as tmp:
             source = Path(tmp, "big.bin")
             with open(source, "wb") as f:
                 for _ in range(size // (8 * 2**20)):
                     f.write(os.urandom(8 * 2**20))
-            bucket = f"large-{uuid.uuid4().hex[:8]}"
-            boto = client(endpoint)
-            boto.create_bucket(Bucket=bucket)
-            quoted = SECRET.replace("/", "%2F").replace("+", "%2B")
-            base = f"s3+http://{KEY}:{quoted}@{endpoint.removeprefix('http://')}/{bucket}/"
+            base = b.base + "/"
             ours = open_storage(base + "ours/?engine=obstore")
             ours_s3fs = open_storage(base + "ours-s3fs/")
-            fs = s3fs.S3FileSystem(
-                key=KEY,
-                secret=SECRET,
-                endpoint_url=endpoint,
-                skip_instance_cache=True,
-                client_kwargs={"region_name": "us-east-1"},
-                config_kwargs={"s3": {"addressing_style": "path"}},
-            )
-            store = S3Store(
-                bucket,
-                endpoint=endpoint,
-                region="us-east-1",
-                access_key_id=KEY,
-                secret_access_key=SECRET,
-                virtual_hosted_style_request=False,
-                client_options={"allow_http": True},
-            )
 
             def save(storage: Any) -> Callable[[], None]:
                 def run() -> None:
@@ -345,11 +315,6 @@ def run_s3_large(report: Report, *, quick: bool, rounds: int) -> None:
                 unit="s",
                 metric="time per file",
             )
-    finally:
-        moto.terminate()
-        moto.wait(timeout=30)
-        if hasattr(os, "sched_setaffinity"):
-            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
 
 
 def _drain(f: Any) -> None:
