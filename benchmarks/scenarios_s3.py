@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import Report
-from scenarios_sync import KEY, SECRET, client, start_moto
+from scenarios_sync import KEY, SECRET, client, moto_server
 
 
 @dataclass
@@ -45,35 +45,33 @@ def s3_bench(name: str, *, store_prefix: str | None = None) -> Iterator[S3Bench]
     pinned = (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity")
     if pinned:
         os.sched_setaffinity(0, {0})
-    moto, endpoint = start_moto()
     try:
-        bucket = f"{name}-{uuid.uuid4().hex[:8]}"
-        boto = client(endpoint)
-        boto.create_bucket(Bucket=bucket)
-        quoted = SECRET.replace("/", "%2F").replace("+", "%2B")
-        fs = s3fs.S3FileSystem(
-            key=KEY,
-            secret=SECRET,
-            endpoint_url=endpoint,
-            skip_instance_cache=True,
-            client_kwargs={"region_name": "us-east-1"},
-            config_kwargs={"s3": {"addressing_style": "path"}},
-        )
-        store = S3Store(
-            bucket,
-            prefix=store_prefix,
-            endpoint=endpoint,
-            region="us-east-1",
-            access_key_id=KEY,
-            secret_access_key=SECRET,
-            virtual_hosted_style_request=False,
-            client_options={"allow_http": True},
-        )
-        base = f"s3+http://{KEY}:{quoted}@{endpoint.removeprefix('http://')}/{bucket}"
-        yield S3Bench(endpoint, bucket, base, boto, fs, store)
+        with moto_server() as endpoint:
+            bucket = f"{name}-{uuid.uuid4().hex[:8]}"
+            boto = client(endpoint)
+            boto.create_bucket(Bucket=bucket)
+            fs = s3fs.S3FileSystem(
+                key=KEY,
+                secret=SECRET,
+                endpoint_url=endpoint,
+                skip_instance_cache=True,
+                client_kwargs={"region_name": "us-east-1"},
+                config_kwargs={"s3": {"addressing_style": "path"}},
+            )
+            store = S3Store(
+                bucket,
+                prefix=store_prefix,
+                endpoint=endpoint,
+                region="us-east-1",
+                access_key_id=KEY,
+                secret_access_key=SECRET,
+                virtual_hosted_style_request=False,
+                client_options={"allow_http": True},
+            )
+            quoted = SECRET.replace("/", "%2F").replace("+", "%2B")
+            base = f"s3+http://{KEY}:{quoted}@{endpoint.removeprefix('http://')}/{bucket}"
+            yield S3Bench(endpoint, bucket, base, boto, fs, store)
     finally:
-        moto.terminate()
-        moto.wait(timeout=30)
         if pinned:
             os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
 

@@ -68,52 +68,30 @@ http {{
 def nginx(media: str) -> Iterator[tuple[str, int]]:
     """nginx serving the same files with sendfile: the ceiling, not a peer."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from servers import free_port, wait_for_port
+    from servers import free_port, running
 
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp, "nginx.conf")
         conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, media=media))
-        proc = subprocess.Popen([*SERVER_CPUS, "nginx", "-c", str(conf), "-p", tmp])
-        try:
-            wait_for_port(port, proc)
+        with running([*SERVER_CPUS, "nginx", "-c", str(conf), "-p", tmp], port) as proc:
             yield f"http://127.0.0.1:{port}", proc.pid
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
 
 
 @contextmanager
 def serve(kind: str, media: str) -> Iterator[tuple[str, int]]:
     sys.path.insert(0, str(ROOT / "tests"))
-    from servers import free_port, wait_for_port
+    from servers import free_port, running
 
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            *SERVER_CPUS,
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            "2",
-            "--worker-class",
-            "sync",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "serving_apps:app",
-        ],
-        cwd=HERE,
-        env={**os.environ, "BENCH_APP": kind, "BENCH_MEDIA": media},
-    )
-    try:
-        wait_for_port(port, proc)
+    argv = [
+        *SERVER_CPUS,
+        *(sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "sync"),
+        *("--bind", f"127.0.0.1:{port}", "--log-level", "warning", "serving_apps:app"),
+    ]
+    env = {**os.environ, "BENCH_APP": kind, "BENCH_MEDIA": media}
+    with running(argv, port, cwd=HERE, env=env) as proc:
         yield f"http://127.0.0.1:{port}", proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def worker_cpu(master: int) -> float:

@@ -20,7 +20,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness import Ratio, Report, Result
@@ -32,18 +34,16 @@ SERVER = ["taskset", "-c", "1"] if PINNED else []
 CLIENT = ["taskset", "-c", "0"] if PINNED else []
 
 
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server in its own process (on core 1 when pinned); yields its endpoint."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from servers import free_port, wait_for_port
+    from servers import free_port, running
 
     port = free_port()
-    proc = subprocess.Popen(
-        [*SERVER, sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_port(port, proc)
-    return proc, f"http://127.0.0.1:{port}"
+    argv = [*SERVER, sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with running(argv, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+        yield f"http://127.0.0.1:{port}"
 
 
 def client(endpoint: str):  # type: ignore[no-untyped-def]
@@ -149,38 +149,31 @@ def run_sync(report: Report, *, quick: bool, rounds: int) -> None:
     ours = ["storage-dsn sync (default: obstore)", "storage-dsn sync (engine=s3fs)"]
     peers = ["aws s3 sync", "rclone sync"]
     tools = [*ours, *peers]
-    moto, endpoint = start_moto()
     wall: dict[str, list[float]] = {t: [] for t in [*tools, "ceiling"]}
     cpu: dict[str, list[float]] = {t: [] for t in [*tools, "ceiling"]}
     noop: dict[str, list[float]] = {t: [] for t in tools}
     noop_cpu: dict[str, list[float]] = {t: [] for t in tools}
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            src = Path(tmp)
-            make_tree(src, files)
-            for _ in range(rounds):
-                bucket = f"ceil-{uuid.uuid4().hex[:10]}"
+    with moto_server() as endpoint, tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp)
+        make_tree(src, files)
+        for _ in range(rounds):
+            bucket = f"ceil-{uuid.uuid4().hex[:10]}"
+            client(endpoint).create_bucket(Bucket=bucket)
+            w, c = ceiling(endpoint, src, bucket)
+            wall["ceiling"].append(w)
+            cpu["ceiling"].append(c)
+            for tool in tools:
+                bucket = f"b-{uuid.uuid4().hex[:12]}"
                 client(endpoint).create_bucket(Bucket=bucket)
-                w, c = ceiling(endpoint, src, bucket)
-                wall["ceiling"].append(w)
-                cpu["ceiling"].append(c)
-                for tool in tools:
-                    bucket = f"b-{uuid.uuid4().hex[:12]}"
-                    client(endpoint).create_bucket(Bucket=bucket)
-                    args, env = commands(tool, src, endpoint, bucket)
-                    w, c = timed(args, env)
-                    if count(endpoint, bucket) != files:
-                        raise RuntimeError(
-                            f"{tool} left {count(endpoint, bucket)} of {files} objects"
-                        )
-                    wall[tool].append(w)
-                    cpu[tool].append(c)
-                    w, c = timed(args, env)
-                    noop[tool].append(w)
-                    noop_cpu[tool].append(c)
-    finally:
-        moto.terminate()
-        moto.wait(timeout=30)
+                args, env = commands(tool, src, endpoint, bucket)
+                w, c = timed(args, env)
+                if count(endpoint, bucket) != files:
+                    raise RuntimeError(f"{tool} left {count(endpoint, bucket)} of {files} objects")
+                wall[tool].append(w)
+                cpu[tool].append(c)
+                w, c = timed(args, env)
+                noop[tool].append(w)
+                noop_cpu[tool].append(c)
     full = f"sync {files} small files to an empty bucket (moto server)"
     rerun = f"no-op re-run of that sync ({files} files)"
     labels = {"ceiling": "server ceiling: boto3 PUTs, 16 threads (reference)"}

@@ -7,10 +7,8 @@ HTTP against a moto server in its own process on a free loopback port.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ import pytest
 
 from storage_dsn import Storage, open_storage, registry, storage
 from tests.moto_aio import aio_mock_aws
+from tests.servers import free_port, running
 
 KEY_ID = "AKIAEXAMPLEKEYID0001"
 SECRET = "s3cr3t/With+Plus=AndSlash"
@@ -42,37 +41,15 @@ def _clean_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     storage._clear_cache()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """A moto server in its own process on a free loopback port; yields its endpoint."""
     port = free_port()
     env = {**os.environ, "AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("the moto server did not start")
-            time.sleep(0.1)
-    yield endpoint
-    proc.terminate()
-    proc.wait(timeout=10)
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    with running(argv, port, env=env, **quiet):
+        yield f"http://127.0.0.1:{port}"
 
 
 def make_bucket(endpoint: str | None, region: str = "us-east-1") -> str:

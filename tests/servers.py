@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,31 +35,29 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30)
 
 
 @contextmanager
-def gunicorn(app: str, env: dict[str, str], *, workers: int = 1, cwd: Path = ROOT) -> Iterator[str]:
-    """Run ``gunicorn app`` on a free loopback port; yield its base URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            str(workers),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            app,
-        ],
-        cwd=cwd,
-        env={**os.environ, **env, "PYTHONPATH": os.pathsep.join([str(ROOT), str(cwd)])},
-    )
+def running(argv: list[str], port: int, **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``argv`` (a server that will listen on ``port``), wait until it accepts
+    connections, and stop it when the block ends."""
+    proc = subprocess.Popen(argv, **popen)
     try:
         wait_for_port(port, proc)
-        yield f"http://127.0.0.1:{port}"
+        yield proc
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@contextmanager
+def gunicorn(app: str, env: dict[str, str], *, workers: int = 1, cwd: Path = ROOT) -> Iterator[str]:
+    """Run ``gunicorn app`` on a free loopback port; yield its base URL."""
+    port = free_port()
+    argv = [
+        *(sys.executable, "-m", "gunicorn", "--workers", str(workers)),
+        *("--bind", f"127.0.0.1:{port}", "--log-level", "warning", app),
+    ]
+    pythonpath = os.pathsep.join([str(ROOT), str(cwd)])
+    with running(argv, port, cwd=cwd, env={**os.environ, **env, "PYTHONPATH": pythonpath}):
+        yield f"http://127.0.0.1:{port}"
 
 
 def raw_get(
