@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,26 @@ from storage_dsn import (
     Storage,
     open_storage,
 )
+
+
+def write_elsewhere(storage: Storage, key: str, data: bytes) -> None:
+    """Write ``key`` the way another process would: not through this storage's objects."""
+    if storage.config.scheme in ("s3", "s3+http"):
+        import boto3
+
+        from storage_dsn.schemes.s3 import location
+
+        where = location(storage.config)
+        client = boto3.client(
+            "s3", endpoint_url=where.endpoint, region_name=where.region or "us-east-1"
+        )
+        client.put_object(Bucket=where.bucket, Key=f"{where.prefix}/{key}", Body=data)
+    elif storage.config.scheme == "file":
+        path = Path(storage.config.root, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    else:  # memory: one process, one store
+        storage.fs.pipe_file(key, data)
 
 
 def write_then_fail(storage: Storage, key: str, data: bytes) -> None:
@@ -158,6 +179,20 @@ class TestListing:
         assert list(any_storage.list("pho")) == ["photos/2024/dog one.png", "photos/cat.jpg"]
         assert list(any_storage.list("nothing/")) == []
 
+    def test_sees_writes_from_elsewhere(self, any_storage: Storage) -> None:
+        """A listing is not cached: keys another process writes after it can be read.
+
+        s3fs keeps the first listing of each directory and answers later lookups from it,
+        so a long-running app would report a newly synced object as missing.
+        """
+        any_storage.write_bytes("d/old.txt", b"old")
+        assert list(any_storage.list()) == ["d/old.txt"]
+        write_elsewhere(any_storage, "d/new.txt", b"new")
+        assert any_storage.exists("d/new.txt")
+        assert any_storage.stat("d/new.txt").size == 3
+        assert any_storage.read_bytes("d/new.txt") == b"new"
+        assert list(any_storage.list()) == ["d/new.txt", "d/old.txt"]
+
     def test_empty(self, any_storage: Storage) -> None:
         """An empty (or not yet created) storage lists nothing."""
         assert list(any_storage.list()) == []
@@ -300,3 +335,31 @@ class TestReading:
             f.seek(-11, os.SEEK_END)
             assert f.read() == data[-11:]
             assert f.read() == b""
+
+
+def test_obstore_uploads_carry_sha256(storage_factory: Any, tmp_path: Path) -> None:
+    """engine=obstore uploads carry SHA-256 checksums for S3 to verify.
+
+    moto records a checksum only for SDK-flagged single PUTs, so the single-PUT case is
+    checked on the store's settings, the multipart one on what the server stored.
+    """
+    import boto3
+
+    from storage_dsn.schemes import s3_obstore
+    from storage_dsn.schemes.s3 import location
+
+    storage = storage_factory("s3-obstore")
+    assert storage.backend.store.config["checksum_algorithm"].lower() == "sha256"  # type: ignore[attr-defined]
+    data = os.urandom(12 * 1024 * 1024)
+    source = tmp_path / "upload.bin"
+    source.write_bytes(data)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(s3_obstore, "SINGLE_PUT", 8 * 1024 * 1024)  # 12 MiB goes multipart
+        with source.open("rb") as f:
+            storage.save("up.bin", f)
+    where = location(storage.config)
+    head = boto3.client("s3", endpoint_url=where.endpoint).head_object(
+        Bucket=where.bucket, Key=f"{where.prefix}/up.bin", ChecksumMode="ENABLED"
+    )
+    assert head["ChecksumSHA256"]
+    assert storage.read_bytes("up.bin") == data

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -219,6 +220,9 @@ class Backend:
 class FsspecBackend(Backend):
     """A backend over any fsspec filesystem, created on first use."""
 
+    #: Extra arguments for ``cat_file`` when a whole object is read.
+    _cat_kwargs: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+
     def __init__(self, config: StorageConfig) -> None:
         super().__init__(config)
         self._base: AbstractFileSystem | None = None
@@ -243,7 +247,13 @@ class FsspecBackend(Backend):
     def _make_filesystem(self) -> AbstractFileSystem:
         import fsspec
 
-        return fsspec.filesystem(self.config.protocol, **self.config.storage_options())
+        options = self.config.storage_options()
+        # fsspec's listings cache keeps a directory's first listing for the life of the
+        # process, so an object another process (a sync, a second web worker) wrote later
+        # reads as missing. Storages are shared between processes; ask the server.
+        # ``option.use_listings_cache=true`` turns it back on.
+        options.setdefault("use_listings_cache", False)
+        return fsspec.filesystem(self.config.protocol, **options)
 
     def path(self, key: str) -> str:
         return f"{self._root}/{key}" if self._root else key
@@ -260,7 +270,7 @@ class FsspecBackend(Backend):
         )
 
     def read_bytes(self, key: str) -> bytes:
-        data: bytes = self.base.cat_file(self.path(key))
+        data: bytes = self.base.cat_file(self.path(key), **self._cat_kwargs)
         return data
 
     def write_bytes(self, key: str, data: bytes) -> None:
@@ -318,7 +328,7 @@ class FsspecBackend(Backend):
         if not getattr(self.base, "async_impl", False):
             return super().read_many(keys)
         fs: Any = self.base
-        results = self._gather([fs._cat_file(self.path(key)) for key in keys])
+        results = self._gather([fs._cat_file(self.path(key), **self._cat_kwargs) for key in keys])
         out: dict[str, bytes] = {}
         for key, result in zip(keys, results, strict=True):
             if isinstance(result, BaseException):

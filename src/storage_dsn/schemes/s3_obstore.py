@@ -66,6 +66,11 @@ class ObstoreBackend(Backend):
             "endpoint": endpoint,
             "region": loc.region,
             "virtual_hosted_style_request": not loc.path_style,
+            # Every upload carries its SHA-256 (per part for multipart), which S3 checks
+            # before it stores anything: a corrupted body is refused, not kept. It also
+            # spares the server a whole-object CRC64 of its own after a multipart upload
+            # (what a moto server does then costs more than the transfer).
+            "checksum_algorithm": "sha256",
         }
         for ours, theirs in (
             ("key", "access_key_id"),
