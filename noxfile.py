@@ -1,4 +1,4 @@
-"""Development sessions: ``nox`` runs lint, typecheck and tests; see README.md."""
+"""Development sessions: ``nox`` runs lint, typecheck, tests and docs; see README.md."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import shutil
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
 
@@ -37,6 +37,15 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into docs/_build/html; any warning fails the build."""
+    session.install("-e", ".[s3,obstore,flask,cli]", "sphinx>=7", "furo", "myst-parser>=3")
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-E", "-b", "html", "docs", "docs/_build/html"
+    )
+
+
+@nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """Run the example app on http://127.0.0.1:8000 (``-- s3``: on a local moto S3)."""
     session.install("-e", ".[flask,s3]")
@@ -48,10 +57,10 @@ def demo(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks side by side with the tools users pick instead (see BENCHMARKS.md)."""
-    _debian_tools(session, wrk="wrk", rclone="rclone")
+    _debian_tools(session, wrk="wrk", rclone="rclone", nginx="nginx")
     session.install(
         "-e",
-        ".[s3,flask]",
+        ".[s3,obstore,flask,cli]",
         "boto3",
         "django-storage-url",
         "django",

@@ -330,7 +330,7 @@ class _LineProgress:
         self.out = out
 
     def start(self, objects: int, nbytes: int) -> None:
-        self.out.line(f"syncing {objects} objects ({_size(nbytes)})")
+        self.out.line(f"syncing {objects} object{'' if objects == 1 else 's'} ({_size(nbytes)})")
 
     def copied(self, key: str, nbytes: int) -> None:
         self.out.line(f"copied  {key} ({_size(nbytes)})")
