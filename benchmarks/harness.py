@@ -162,3 +162,22 @@ def versions(*packages: str) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[package] = "not installed"
     return found
+
+
+def tool_versions(*commands: str) -> dict[str, str]:
+    """The first line a command prints about its version (wrk, rclone, nginx, curl)."""
+    import shutil
+    import subprocess
+
+    flags = {"wrk": "-v", "rclone": "version", "nginx": "-v", "curl": "--version"}
+    found = {}
+    for command in commands:
+        if shutil.which(command) is None:
+            found[command] = "not installed"
+            continue
+        run = subprocess.run(
+            [command, flags.get(command, "--version")], capture_output=True, text=True
+        )
+        lines = (run.stdout or run.stderr).strip().splitlines()
+        found[command] = " ".join(lines[0].split()[:3]) if lines else "unknown"
+    return found

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import Report, machine_info, versions
+from harness import Report, machine_info, tool_versions, versions
 from report import write_markdown
 from scenarios_local import run_local
 from scenarios_s3 import run_s3_large, run_s3_latency, run_s3_small
@@ -47,7 +47,12 @@ def main(argv: list[str]) -> int:
             "werkzeug",
             "whitenoise",
             "gunicorn",
-        ),
+            "obstore",
+            "moto",
+            "awscli",
+            "aiobotocore",
+        )
+        | tool_versions("wrk", "nginx", "rclone", "curl"),
     )
     scale = 0.1 if args.quick else 1.0
     rounds = 5 if args.quick else 9
