@@ -191,7 +191,12 @@ class Backend:
             shutil.copyfileobj(fileobj, out, 1024 * 1024)
 
     def exists(self, key: str) -> bool:
-        raise NotImplementedError
+        """Whether ``key`` is a stored object; by default, whether :meth:`stat` finds it."""
+        try:
+            self.stat(key)
+        except FileNotFoundError:
+            return False
+        return True
 
     def delete(self, key: str) -> None:
         raise NotImplementedError

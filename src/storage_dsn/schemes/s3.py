@@ -363,13 +363,6 @@ class S3Backend(FsspecBackend):
             raise FileNotFoundError(key) from None
         return head
 
-    def exists(self, key: str) -> bool:
-        try:
-            self._head(key)
-        except FileNotFoundError:
-            return False
-        return True
-
     def stat(self, key: str) -> Stat:
         head = self._head(key)
         return self._stat_from_info(key, {**head, "size": head.get("ContentLength", 0)})

@@ -161,13 +161,6 @@ class ObstoreBackend(Backend):
             chunk_size=UPLOAD_CHUNK,
         )
 
-    def exists(self, key: str) -> bool:
-        try:
-            self._head(key)
-        except FileNotFoundError:
-            return False
-        return True
-
     def delete(self, key: str) -> None:
         import obstore
 
