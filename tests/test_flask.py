@@ -454,6 +454,23 @@ class TestUploads:
         assert client.get("/media/uploads/same.txt").data == b"first"
         assert client.get("/media/" + keys[1]).data == b"second"
 
+    def test_racing_uploads_both_land(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An upload that loses the race for a name after the check gets another key."""
+        app = make_app(tmp_path, STORAGE_DSN=f"file://{tmp_path}/up/?url=%2Fmedia%2F")
+        media = Media.__new__(Media)
+        with app.test_request_context():
+            first = media.save(FileStorage(io.BytesIO(b"first"), "same.txt"))
+            # The second upload checked before the first was written: it sees no file.
+            monkeypatch.setattr(type(media.storage), "exists", lambda self, key: False)
+            second = media.save(FileStorage(io.BytesIO(b"second"), "same.txt"))
+            assert first == "same.txt"
+            assert second.startswith("same-")
+            assert second.endswith(".txt")
+            assert media.storage.read_bytes(first) == b"first"
+            assert media.storage.read_bytes(second) == b"second"
+
     def test_overwrite_and_explicit_key(self, tmp_path: Path) -> None:
         """overwrite=True replaces; an explicit key is used as given."""
         app = make_app(tmp_path, STORAGE_DSN=f"file://{tmp_path}/up/?url=%2Fmedia%2F")

@@ -88,6 +88,38 @@ class TestReadWrite:
         assert any_storage.read_bytes("up/big.bin") == data
         assert any_storage.stat("up/big.bin").size == len(data)
 
+    def test_save_without_overwrite(self, any_storage: Storage) -> None:
+        """overwrite=False creates a new key and refuses an existing one, keeping it."""
+        assert any_storage.save("x/new.txt", io.BytesIO(b"one"), overwrite=False) == "x/new.txt"
+        with pytest.raises(FileExistsError, match=r"x/new\.txt"):
+            any_storage.save("x/new.txt", io.BytesIO(b"two"), overwrite=False)
+        assert any_storage.read_bytes("x/new.txt") == b"one"
+        with pytest.raises(FileExistsError), any_storage.open("x/new.txt", "xb") as f:
+            f.write(b"three")
+        assert any_storage.read_bytes("x/new.txt") == b"one"
+        with any_storage.open("x/other.txt", "x") as text:
+            text.write("created")
+        assert any_storage.read_bytes("x/other.txt") == b"created"
+        assert sorted(any_storage.list("x/")) == ["x/new.txt", "x/other.txt"]  # no temp left
+
+    def test_exclusive_saves_race(self, any_storage: Storage) -> None:
+        """Of concurrent overwrite=False saves to one key exactly one wins, whole."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        bodies = [bytes([i]) * (64 * 1024) for i in range(8)]
+
+        def attempt(body: bytes) -> bool:
+            try:
+                any_storage.save("race/k.bin", io.BytesIO(body), overwrite=False)
+            except FileExistsError:
+                return False
+            return True
+
+        with ThreadPoolExecutor(8) as pool:
+            won = list(pool.map(attempt, bodies))
+        assert won.count(True) == 1
+        assert any_storage.read_bytes("race/k.bin") == bodies[won.index(True)]
+
     def test_large_write_spills_and_commits(self, any_storage: Storage) -> None:
         """A write past the in-memory limit goes through a temporary file, whole."""
         data = os.urandom(9 * 1024 * 1024)

@@ -129,15 +129,25 @@ class Media:
         Without ``key``, the key is ``prefix`` plus a safe version of the client's file name
         (``secure_filename``: no directories, no dot-files); the client's path is never
         trusted. An existing key is kept, and the new file gets a random suffix, unless
-        ``overwrite=True``. The request size limit is Flask's ``MAX_CONTENT_LENGTH``.
+        ``overwrite=True``; the write itself never replaces an object (see
+        :meth:`Storage.save <storage_dsn.Storage.save>`), so two uploads of one name at
+        once both land. The request size limit is Flask's ``MAX_CONTENT_LENGTH``.
         """
         storage = _state().storage
         if key is None:
             key = prefix + _safe_name(file.filename, file.mimetype)
-        if not overwrite:
-            key = _unused(storage, key)
-        storage.save(key, file.stream)
-        return key
+        if overwrite:
+            return storage.save(key, file.stream)
+        stream = file.stream
+        start = stream.tell()
+        candidate = key if not storage.exists(key) else _suffixed(key)
+        for _ in range(10):
+            try:
+                return storage.save(candidate, stream, overwrite=False)
+            except FileExistsError:  # taken since the check: another upload won
+                stream.seek(start)
+                candidate = _suffixed(key)
+        raise FileExistsError(key)
 
 
 def media_url(key: str, *, expires: int | None = None) -> str:
@@ -203,12 +213,8 @@ def _safe_name(filename: str | None, mimetype: str | None) -> str:
     return name
 
 
-def _unused(storage: Storage, key: str) -> str:
-    if not storage.exists(key):
-        return key
+def _suffixed(key: str) -> str:
+    """``key`` with a random suffix before its extension: ``a/cat-1f2e3d4c.png``."""
     head, slash, name = key.rpartition("/")
     stem, dot, ext = name.partition(".")
-    while True:
-        candidate = f"{head}{slash}{stem}-{secrets.token_hex(4)}{dot}{ext}"
-        if not storage.exists(candidate):
-            return candidate
+    return f"{head}{slash}{stem}-{secrets.token_hex(4)}{dot}{ext}"

@@ -121,19 +121,22 @@ class Storage:
         return self._url(key, expires)  # the resolver validates the key
 
     def open(self, key: str, mode: str = "rb") -> IO[Any]:
-        """Open ``key``: ``rb``/``r`` to read, ``wb``/``w`` to write.
+        """Open ``key``: ``rb``/``r`` to read, ``wb``/``w`` to write, ``xb``/``x`` to create.
 
         A write becomes visible only when the file is closed without error: leaving a
-        ``with`` block by an exception keeps the old object (or none).
+        ``with`` block by an exception keeps the old object (or none). ``x`` never
+        replaces an object: closing raises :class:`FileExistsError` if ``key`` exists then
+        (not at open, as a local ``open()`` would, since the object appears only at close).
         """
         validate_key(key)
         raw: IO[Any]
         if mode in ("rb", "r"):
             raw = self.backend.open_read(key)
-        elif mode in ("wb", "w"):
-            raw = cast("IO[bytes]", self.backend.open_write(key))
+        elif mode in ("wb", "w", "xb", "x"):
+            writer = self.backend.open_write(key, exclusive=mode.startswith("x"))
+            raw = cast("IO[bytes]", writer)
         else:
-            raise ValueError(f"mode must be 'rb', 'wb', 'r' or 'w', not {mode!r}")
+            raise ValueError(f"mode must be 'rb', 'wb', 'xb', 'r', 'w' or 'x', not {mode!r}")
         if "b" in mode:
             return raw
         return io.TextIOWrapper(raw, encoding="utf-8")
@@ -146,9 +149,21 @@ class Storage:
         """Store ``data`` as ``key``, atomically."""
         self.backend.write_bytes(validate_key(key), data)
 
-    def save(self, key: str, fileobj: BinaryIO | IO[bytes]) -> str:
-        """Stream a readable binary file object into ``key``, atomically; return the key."""
-        self.backend.save(validate_key(key), fileobj)  # type: ignore[arg-type]
+    def save(self, key: str, fileobj: BinaryIO | IO[bytes], *, overwrite: bool = True) -> str:
+        """Stream a readable binary file object into ``key``, atomically; return the key.
+
+        With ``overwrite=False`` an existing ``key`` is kept and :class:`FileExistsError`
+        raised. Checking and writing are one step on local files and memory (a hard link,
+        a lock) and on S3 (a conditional write, ``If-None-Match: *``), so of two
+        concurrent saves to one key exactly one wins; other backends check first.
+        """
+        validate_key(key)
+        try:
+            self.backend.save(key, fileobj, exclusive=not overwrite)  # type: ignore[arg-type]
+        except FileExistsError:
+            if overwrite:
+                raise
+            raise FileExistsError(key) from None
         return key
 
     def exists(self, key: str) -> bool:

@@ -174,7 +174,9 @@ class Backend:
     def open_read(self, key: str) -> BinaryIO:
         raise NotImplementedError
 
-    def open_write(self, key: str) -> AtomicWriter:
+    def open_write(self, key: str, *, exclusive: bool = False) -> AtomicWriter:
+        """A writer for ``key``; with ``exclusive``, committing it raises
+        :class:`FileExistsError` instead of replacing an existing object."""
         raise NotImplementedError
 
     def read_bytes(self, key: str) -> bytes:
@@ -185,9 +187,9 @@ class Backend:
         with self.open_write(key) as f:
             f.write(data)
 
-    def save(self, key: str, fileobj: BinaryIO) -> None:
+    def save(self, key: str, fileobj: BinaryIO, *, exclusive: bool = False) -> None:
         """Stream ``fileobj`` into ``key`` atomically (backends may upload it directly)."""
-        with self.open_write(key) as out:
+        with self.open_write(key, exclusive=exclusive) as out:
             shutil.copyfileobj(fileobj, out, 1024 * 1024)
 
     def exists(self, key: str) -> bool:
@@ -267,11 +269,11 @@ class FsspecBackend(Backend):
         f: BinaryIO = self.base.open(self.path(key), "rb")
         return f
 
-    def open_write(self, key: str) -> AtomicWriter:
+    def open_write(self, key: str, *, exclusive: bool = False) -> AtomicWriter:
         path = self.path(key)
         return BufferedAtomicWriter(
-            commit_bytes=lambda data: self._put_bytes(path, data),
-            commit_file=lambda local: self._put_file(local, path),
+            commit_bytes=lambda data: self._put_bytes(path, data, exclusive=exclusive),
+            commit_file=lambda local: self._put_file(local, path, exclusive=exclusive),
         )
 
     def read_bytes(self, key: str) -> bytes:
@@ -281,11 +283,20 @@ class FsspecBackend(Backend):
     def write_bytes(self, key: str, data: bytes) -> None:
         self._put_bytes(self.path(key), bytes(data))
 
-    def _put_bytes(self, path: str, data: bytes) -> None:
+    # Backends with a conditional write (S3's If-None-Match, a hard link) override these;
+    # the generic ``exclusive`` checks first, which a concurrent writer can race.
+
+    def _put_bytes(self, path: str, data: bytes, *, exclusive: bool = False) -> None:
+        self._refuse_existing(path, exclusive)
         self.base.pipe_file(path, data)
 
-    def _put_file(self, local: str, path: str) -> None:
+    def _put_file(self, local: str, path: str, *, exclusive: bool = False) -> None:
+        self._refuse_existing(path, exclusive)
         self.base.put_file(local, path)
+
+    def _refuse_existing(self, path: str, exclusive: bool) -> None:
+        if exclusive and self.base.isfile(path):
+            raise FileExistsError(path)
 
     def exists(self, key: str) -> bool:
         return bool(self.base.isfile(self.path(key)))

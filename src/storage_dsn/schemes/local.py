@@ -117,15 +117,15 @@ class LocalBackend(Backend):
         with self.open_read(key) as f:
             return f.read()
 
-    def open_write(self, key: str) -> AtomicWriter:
+    def open_write(self, key: str, *, exclusive: bool = False) -> AtomicWriter:
         path = self.resolve(key)
         try:
-            return LocalAtomicWriter(path, fsync=self._fsync)
+            return LocalAtomicWriter(path, fsync=self._fsync, exclusive=exclusive)
         except FileNotFoundError:  # the parent directory does not exist yet
             os.makedirs(os.path.dirname(path), exist_ok=True)
         # The new directories lie under a resolved, checked path, but check again: a
         # concurrent writer may have put a symlink there in between.
-        return LocalAtomicWriter(self.resolve(key), fsync=self._fsync)
+        return LocalAtomicWriter(self.resolve(key), fsync=self._fsync, exclusive=exclusive)
 
     def write_bytes(self, key: str, data: bytes) -> None:
         with self.open_write(key) as f:
@@ -190,13 +190,18 @@ class LocalBackend(Backend):
 
 
 class LocalAtomicWriter(AtomicWriter):
-    """Writes to a temporary file beside ``path`` and renames it into place on close."""
+    """Writes to a temporary file beside ``path`` and renames it into place on close.
 
-    def __init__(self, path: str, *, fsync: bool = False) -> None:
+    With ``exclusive``, the file is hard-linked into place instead, which fails when
+    ``path`` exists: the check and the publication are one step.
+    """
+
+    def __init__(self, path: str, *, fsync: bool = False, exclusive: bool = False) -> None:
         super().__init__()
         self._done = True  # nothing to discard until the temporary file exists
         self.path = path
         self._fsync = fsync
+        self._exclusive = exclusive
         directory = os.path.dirname(path)
         for _ in range(100):
             temp = os.path.join(directory, f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}")
@@ -220,7 +225,11 @@ class LocalAtomicWriter(AtomicWriter):
         if self._fsync:
             os.fsync(self._file.fileno())
         self._file.close()
-        os.replace(self._temp, self.path)
+        if self._exclusive:
+            os.link(self._temp, self.path)  # FileExistsError when taken; _discard cleans up
+            os.unlink(self._temp)
+        else:
+            os.replace(self._temp, self.path)
         if self._fsync:
             _fsync_dir(os.path.dirname(self.path))
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidDSNError
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     from ..dsn import DSNParts, StorageConfig
 
 __all__ = ["MemoryBackend", "parse_memory"]
+
+_lock = threading.Lock()
 
 
 def parse_memory(parts: DSNParts) -> StorageConfig:
@@ -34,13 +37,15 @@ def parse_memory(parts: DSNParts) -> StorageConfig:
 class MemoryBackend(FsspecBackend):
     """The memory filesystem, with writes stored whole in one step."""
 
-    def _put_bytes(self, path: str, data: bytes) -> None:
+    def _put_bytes(self, path: str, data: bytes, *, exclusive: bool = False) -> None:
         from fsspec.implementations.memory import MemoryFile
 
         # MemoryFileSystem.pipe_file publishes the file before writing into it; a
         # MemoryFile built with its data and then committed appears whole.
-        MemoryFile(self.base, self.base._strip_protocol(path), data).commit()
+        with _lock:  # one process holds every memory storage: a lock makes exclusive exact
+            self._refuse_existing(path, exclusive)
+            MemoryFile(self.base, self.base._strip_protocol(path), data).commit()
 
-    def _put_file(self, local: str, path: str) -> None:
+    def _put_file(self, local: str, path: str, *, exclusive: bool = False) -> None:
         with open(local, "rb") as f:
-            self._put_bytes(path, f.read())
+            self._put_bytes(path, f.read(), exclusive=exclusive)

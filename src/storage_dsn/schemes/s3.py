@@ -367,22 +367,27 @@ class S3Backend(FsspecBackend):
         head = self._head(key)
         return self._stat_from_info(key, {**head, "size": head.get("ContentLength", 0)})
 
-    def _put_bytes(self, path: str, data: bytes) -> None:
-        self.base.pipe_file(path, data, **self._upload_kwargs(path))
+    # ``exclusive`` is S3's conditional write (If-None-Match: *), on the PUT or on the
+    # completion of a multipart upload: the object is created only if there is none.
 
-    def _put_file(self, local: str, path: str) -> None:
-        self.base.put_file(local, path, **self._upload_kwargs(path))
+    def _put_bytes(self, path: str, data: bytes, *, exclusive: bool = False) -> None:
+        mode = "create" if exclusive else "overwrite"
+        self.base.pipe_file(path, data, mode=mode, **self._upload_kwargs(path))
+
+    def _put_file(self, local: str, path: str, *, exclusive: bool = False) -> None:
+        mode = "create" if exclusive else "overwrite"
+        self.base.put_file(local, path, mode=mode, **self._upload_kwargs(path))
 
     async def _put_bytes_async(self, path: str, data: bytes) -> None:
         fs: Any = self.base
         await fs._pipe_file(path, data, **self._upload_kwargs(path))
 
-    def save(self, key: str, fileobj: BinaryIO) -> None:
+    def save(self, key: str, fileobj: BinaryIO, *, exclusive: bool = False) -> None:
         local = file_path(fileobj)
         if local is None:
-            super().save(key, fileobj)
-        else:
-            self._put_file(local, self.path(key))  # no copy; one PUT or a completed upload
+            super().save(key, fileobj, exclusive=exclusive)
+        else:  # no copy; one PUT or a completed upload
+            self._put_file(local, self.path(key), exclusive=exclusive)
 
     @staticmethod
     def _upload_kwargs(path: str) -> dict[str, str]:

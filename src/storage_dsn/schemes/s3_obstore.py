@@ -13,7 +13,8 @@ import io
 import os
 import threading
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar
 
 from .base import (
     DEFAULT_CONCURRENCY,
@@ -116,20 +117,20 @@ class ObstoreBackend(Backend):
         size = int(self._head(key)["size"])
         return io.BufferedReader(_StreamReader(self.store, key, size), 1024 * 1024)
 
-    def open_write(self, key: str) -> AtomicWriter:
+    def open_write(self, key: str, *, exclusive: bool = False) -> AtomicWriter:
         return BufferedAtomicWriter(
-            commit_bytes=lambda data: self._put(key, data),
-            commit_file=lambda local: self._put_path(key, local),
+            commit_bytes=lambda data: self._put(key, data, exclusive=exclusive),
+            commit_file=lambda local: self._put_path(key, local, exclusive=exclusive),
         )
 
-    def save(self, key: str, fileobj: BinaryIO) -> None:
+    def save(self, key: str, fileobj: BinaryIO, *, exclusive: bool = False) -> None:
         path = file_path(fileobj)
         if path is None:
-            super().save(key, fileobj)
+            super().save(key, fileobj, exclusive=exclusive)
         else:
             # Straight from the file: a multipart upload only becomes an object when it
             # completes, so this is as atomic as the spooled path, without the copy.
-            self._put_path(key, path)
+            self._put_path(key, path, exclusive=exclusive)
 
     def read_bytes(self, key: str) -> bytes:
         import obstore
@@ -139,27 +140,38 @@ class ObstoreBackend(Backend):
     def write_bytes(self, key: str, data: bytes) -> None:
         self._put(key, bytes(data))
 
-    def _put(self, key: str, data: bytes) -> None:
+    def _put(self, key: str, data: bytes, *, exclusive: bool = False) -> None:
         import obstore
 
-        obstore.put(self.store, key, data, attributes=_attributes(key), use_multipart=False)
+        with _create_mode(key, exclusive) as mode:
+            obstore.put(
+                self.store,
+                key,
+                data,
+                attributes=_attributes(key),
+                use_multipart=False,
+                mode=mode,
+            )
 
-    def _put_path(self, key: str, local: str) -> None:
+    def _put_path(self, key: str, local: str, *, exclusive: bool = False) -> None:
         from pathlib import Path
 
         import obstore
 
         # One PUT up to SINGLE_PUT bytes (as s3fs does up to 50 MiB): a multipart upload
-        # costs three requests more and, on small parts, more than it saves.
-        multipart = os.path.getsize(local) > SINGLE_PUT
-        obstore.put(
-            self.store,
-            key,
-            Path(local),
-            attributes=_attributes(key),
-            use_multipart=multipart,
-            chunk_size=UPLOAD_CHUNK,
-        )
+        # costs three requests more and, on small parts, more than it saves. obstore makes
+        # an exclusive ("create") upload one PUT whatever its size (S3 takes up to 5 GiB).
+        multipart = os.path.getsize(local) > SINGLE_PUT and not exclusive
+        with _create_mode(key, exclusive) as mode:
+            obstore.put(
+                self.store,
+                key,
+                Path(local),
+                attributes=_attributes(key),
+                use_multipart=multipart,
+                chunk_size=UPLOAD_CHUNK,
+                mode=mode,
+            )
 
     def delete(self, key: str) -> None:
         import obstore
@@ -315,3 +327,17 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
                 target=_loop.run_forever, name="storage-dsn-obstore", daemon=True
             ).start()
     return asyncio.run_coroutine_threadsafe(coro, _loop).result()
+
+
+@contextmanager
+def _create_mode(key: str, exclusive: bool) -> Iterator[Literal["create", "overwrite"]]:
+    """obstore's put mode; an existing object under "create" becomes FileExistsError."""
+    if not exclusive:
+        yield "overwrite"
+        return
+    from obstore.exceptions import AlreadyExistsError, PreconditionError
+
+    try:
+        yield "create"
+    except (AlreadyExistsError, PreconditionError):
+        raise FileExistsError(key) from None

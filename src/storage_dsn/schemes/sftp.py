@@ -36,14 +36,22 @@ def parse_sftp(parts: DSNParts) -> StorageConfig:
 class SFTPBackend(FsspecBackend):
     """sshfs, with each write uploaded to a temporary name and renamed over the key."""
 
-    def _put_bytes(self, path: str, data: bytes) -> None:
+    def _put_bytes(self, path: str, data: bytes, *, exclusive: bool = False) -> None:
         temp = self._temp_for(path)
         self.base.pipe_file(temp, data)
-        self.base.mv(temp, path)
+        self._publish(temp, path, exclusive)
 
-    def _put_file(self, local: str, path: str) -> None:
+    def _put_file(self, local: str, path: str, *, exclusive: bool = False) -> None:
         temp = self._temp_for(path)
         self.base.put_file(local, temp)
+        self._publish(temp, path, exclusive)
+
+    def _publish(self, temp: str, path: str, exclusive: bool) -> None:
+        try:
+            self._refuse_existing(path, exclusive)
+        except FileExistsError:
+            self.base.rm_file(temp)
+            raise
         self.base.mv(temp, path)
 
     @staticmethod
