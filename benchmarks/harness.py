@@ -48,6 +48,30 @@ class Report:
     results: list[Result] = field(default_factory=list)
     ratios: list[Ratio] = field(default_factory=list)
 
+    def add(
+        self,
+        scenario: str,
+        tool: str,
+        metric: str,
+        unit: str,
+        samples: list[float],
+        cpu: list[float],
+    ) -> None:
+        """Record one tool's per-round samples (and CPU seconds) as their median and spread."""
+        self.results.append(
+            Result(
+                scenario=scenario,
+                tool=tool,
+                metric=metric,
+                median=statistics.median(samples),
+                min=min(samples),
+                max=max(samples),
+                unit=unit,
+                cpu_s=statistics.median(cpu),
+                rounds=len(samples),
+            )
+        )
+
     def compare(
         self,
         scenario: str,
@@ -59,10 +83,13 @@ class Report:
         variants: list[tuple[str, Callable[[], None]]] = (),  # type: ignore[assignment]
         metric: str = "time per call",
         unit: str = "us",
+        setup: Callable[[], None] | None = None,
     ) -> None:
         """Time ``number`` calls of each tool per round, interleaved, for ``rounds`` rounds.
 
         ``variants`` are other ways of using storage-dsn: measured, shown, given no ratio.
+        ``setup`` runs, untimed, before each tool's round (``os.sync``: no tool pays for
+        the writeback of the one before it).
         """
         tools = [ours, *variants, *peers]
         scale = {"us": 1e6, "ms": 1e3, "s": 1.0}[unit]
@@ -72,6 +99,8 @@ class Report:
             fn()
         for _ in range(rounds):
             for name, fn in tools:
+                if setup is not None:
+                    setup()
                 c0, t0 = time.process_time(), time.perf_counter()
                 for _ in range(number):
                     fn()
@@ -79,20 +108,7 @@ class Report:
                 wall[name].append((t1 - t0) / number * scale)
                 cpu[name].append(c1 - c0)
         for name, _ in tools:
-            samples = wall[name]
-            self.results.append(
-                Result(
-                    scenario=scenario,
-                    tool=name,
-                    metric=metric,
-                    median=statistics.median(samples),
-                    min=min(samples),
-                    max=max(samples),
-                    unit=unit,
-                    cpu_s=statistics.median(cpu[name]),
-                    rounds=rounds,
-                )
-            )
+            self.add(scenario, name, metric, unit, wall[name], cpu[name])
         ours_median = statistics.median(wall[ours[0]])
         for name, _ in peers:
             self.ratios.append(

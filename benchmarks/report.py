@@ -21,7 +21,10 @@ recorded in `benchmarks/results/latest.json`. Run `nox -s bench` (or `nox -s ben
 Local writes are atomic (a new temporary file renamed over the key), so every write
 creates an inode and, on ext4, renaming over an existing file starts writeback of the new
 data (`auto_da_alloc`): that, not Python, is where their time goes against `open()`, which
-truncates in place and can leave a torn file. Reads cost the same as `open()`.
+truncates in place and can leave a torn file. Reads cost the same as `open()`. Each round
+of the 256 MiB write starts after an untimed `os.sync()`, so no tool pays for the writeback
+of the previous one's dirty pages (without it the ratio swung between 0.5x and 1.0x from
+run to run on this shared machine).
 
 S3 scenarios talk to a moto server in its own process (pinned to the other core), so wall
 time is mostly the server's and the client CPU column is what the library controls. One

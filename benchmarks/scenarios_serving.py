@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from harness import Ratio, Report, Result
+from harness import Ratio, Report
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -155,18 +155,8 @@ def run_serving(report: Report, *, quick: bool, rounds: int) -> None:
                     rps[kind].append(rate)
                     cpu[kind].append((worker_cpu(pid) - before) / total * 1000)
             for kind in kinds:
-                report.results.append(
-                    Result(
-                        scenario=scenario,
-                        tool=LABELS[kind],
-                        metric="requests per second",
-                        median=statistics.median(rps[kind]),
-                        min=min(rps[kind]),
-                        max=max(rps[kind]),
-                        unit="req/s",
-                        cpu_s=statistics.median(cpu[kind]),
-                        rounds=rounds,
-                    )
+                report.add(
+                    scenario, LABELS[kind], "requests per second", "req/s", rps[kind], cpu[kind]
                 )
             ours = statistics.median(rps["ours"])
             for kind in TOOLS[1:]:

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness import Ratio, Report, Result
+from harness import Ratio, Report
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY, SECRET = "BENCHKEY", "bench/secret+value"
@@ -182,19 +182,7 @@ def run_sync(report: Report, *, quick: bool, rounds: int) -> None:
         (rerun, noop, noop_cpu, tools),
     ):
         for tool in names:
-            report.results.append(
-                Result(
-                    scenario=scenario,
-                    tool=labels.get(tool, tool),
-                    metric="wall time",
-                    median=statistics.median(data[tool]),
-                    min=min(data[tool]),
-                    max=max(data[tool]),
-                    unit="s",
-                    cpu_s=statistics.median(cpus[tool]),
-                    rounds=rounds,
-                )
-            )
+            report.add(scenario, labels.get(tool, tool), "wall time", "s", data[tool], cpus[tool])
         for mine in ours:
             for tool in peers:
                 report.ratios.append(
