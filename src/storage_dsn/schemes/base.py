@@ -298,9 +298,6 @@ class FsspecBackend(Backend):
         if exclusive and self.base.isfile(path):
             raise FileExistsError(path)
 
-    def exists(self, key: str) -> bool:
-        return bool(self.base.isfile(self.path(key)))
-
     def delete(self, key: str) -> None:
         self._require_file(key)
         self.base.rm_file(self.path(key))
