@@ -35,7 +35,7 @@ def run_parse(report: Report, *, scale: float, rounds: int) -> None:
     _django()
 
     def open_cold() -> None:
-        storage._clear_cache()
+        storage.clear_cache()
         open_storage(PUBLIC_DSN)
 
     report.compare(

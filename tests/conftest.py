@@ -35,10 +35,10 @@ def _clean_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     registry._reset()
-    storage._clear_cache()
+    storage.clear_cache()
     yield
     registry._reset()
-    storage._clear_cache()
+    storage.clear_cache()
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,13 @@ from storage_dsn import (
     ConfigurationError,
     InvalidKeyError,
     MissingBackendError,
+    NoPublicURLError,
     Storage,
     open_storage,
+    parse_dsn,
 )
+from storage_dsn.dsn import with_param
+from tests.conftest import KEY_ID, QUOTED_SECRET, SECRET
 
 
 def write_elsewhere(storage: Storage, key: str, data: bytes) -> None:
@@ -316,6 +320,70 @@ class TestOpenStorage:
         assert st._backend is not None
 
 
+class TestEnvironment:
+    """What open_storage(environ=...) is given reaches everything that reads it."""
+
+    def _dsn_without_key(self, storage_factory: Any, kind: str) -> str:
+        dsn = storage_factory(kind).config.to_dsn()
+        return dsn.replace(f"{KEY_ID}:{QUOTED_SECRET}@", "")
+
+    @pytest.mark.parametrize("kind", ["s3-server", "s3-obstore"])
+    def test_credentials_from_injected_environ(
+        self, storage_factory: Any, monkeypatch: pytest.MonkeyPatch, kind: str
+    ) -> None:
+        """Credentials not in the DSN come from the environ given, on both engines."""
+        dsn = self._dsn_without_key(storage_factory, kind)
+        monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+        monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+        environ = {"AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET}
+        storage = open_storage(dsn, environ=environ)
+        storage.write_bytes("env.txt", b"from the injected environment")
+        assert storage.read_bytes("env.txt") == b"from the injected environment"
+        signed = open_storage(with_param(dsn, "qs_auth", "true"), environ=environ)
+        assert f"X-Amz-Credential={KEY_ID}%2F" in signed.url("env.txt")
+
+    def test_signed_storage_opens_without_credentials(
+        self, storage_factory: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """qs_auth=true with no key anywhere still opens; only url() needs credentials."""
+        dsn = with_param(self._dsn_without_key(storage_factory, "s3-server"), "qs_auth", "true")
+        storage = open_storage(dsn, environ={})
+        with pytest.raises(NoPublicURLError, match="credentials"):
+            storage.url("a.txt")
+        with pytest.raises(InvalidKeyError):
+            storage.url("../a.txt")  # the key is still checked first
+
+    def test_injected_environ_is_not_shared(self, tmp_path: Path) -> None:
+        """A storage opened with its own environ is its own, not the cached one."""
+        dsn = f"file://{tmp_path}/m/"
+        assert open_storage(dsn, environ={}) is not open_storage(dsn)
+        assert open_storage(dsn) is open_storage(dsn)
+
+
+class TestEngines:
+    def test_engine_is_not_an_fsspec_option(self) -> None:
+        """engine= picks the backend; it never reaches the filesystem class."""
+        config = parse_dsn(f"s3://{KEY_ID}:{QUOTED_SECRET}@b.s3.amazonaws.com/?engine=obstore")
+        assert "engine" not in config.options
+        assert config.settings["engine"] == "obstore"
+        assert "fsync" not in parse_dsn("file:///srv/m/?fsync=true").options
+
+    def test_for_transfer(self, storage_factory: Any) -> None:
+        """S3 moves through obstore unless the DSN chose; other storages are themselves."""
+        s3 = storage_factory("s3-server")
+        fast = s3.for_transfer()
+        assert fast.config.settings["engine"] == "obstore"
+        assert fast.config.root == s3.config.root
+        assert fast.for_transfer() is fast
+        assert storage_factory("s3-server", "engine=s3fs").for_transfer().config.settings == {
+            "engine": "s3fs"
+        }
+        acl = storage_factory("s3-server", "acl=public-read")
+        assert acl.for_transfer() is acl  # obstore cannot set ACLs
+        local = storage_factory("file")
+        assert local.for_transfer() is local
+
+
 class TestScan:
     def test_scan_matches_list_and_stat(self, any_storage: Storage) -> None:
         """scan() yields list()'s keys with the sizes and mtimes stat() reports."""
@@ -377,8 +445,7 @@ def test_obstore_uploads_carry_sha256(storage_factory: Any, tmp_path: Path) -> N
     """
     import boto3
 
-    from storage_dsn.schemes import s3_obstore
-    from storage_dsn.schemes.s3 import location
+    from storage_dsn.schemes.s3 import location, obstore_engine
 
     storage = storage_factory("s3-obstore")
     assert storage.backend.store.config["checksum_algorithm"].lower() == "sha256"  # type: ignore[attr-defined]
@@ -386,7 +453,7 @@ def test_obstore_uploads_carry_sha256(storage_factory: Any, tmp_path: Path) -> N
     source = tmp_path / "upload.bin"
     source.write_bytes(data)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(s3_obstore, "SINGLE_PUT", 8 * 1024 * 1024)  # 12 MiB goes multipart
+        patch.setattr(obstore_engine, "SINGLE_PUT", 8 * 1024 * 1024)  # 12 MiB goes multipart
         with source.open("rb") as f:
             storage.save("up.bin", f)
     where = location(storage.config)

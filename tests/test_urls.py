@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from storage_dsn import NoPublicURLError, open_storage, parse_dsn
-from storage_dsn.urls import make_resolver
+from storage_dsn.storage import make_resolver
 from tests.conftest import KEY_ID, QUOTED_SECRET, SECRET, make_bucket
 
 KEY = "a b/ü.txt"
@@ -296,8 +296,10 @@ def test_presign_from_environment_credentials() -> None:
         "a", None
     )
     assert "X-Amz-Credential=ENVKEY%2F" in url
+    # Built on the first signed URL, not at open: no credentials is an error there.
+    resolver = make_resolver(parse_dsn("s3://b.s3.amazonaws.com/?qs_auth=true"), environ={})
     with pytest.raises(NoPublicURLError, match="credentials"):
-        make_resolver(parse_dsn("s3://b.s3.amazonaws.com/?qs_auth=true"), environ={})
+        resolver("a", None)
 
 
 def test_presigned_repr_hides_secret() -> None:
@@ -331,11 +333,11 @@ def test_resolver_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """url() does not re-parse the DSN or build anything per call."""
     storage = open_storage(f"s3://{KEY_ID}:{QUOTED_SECRET}@b.s3.amazonaws.com/?qs_auth=true")
     calls: list[Any] = []
-    import storage_dsn.dsn
-    import storage_dsn.urls
+    import storage_dsn.registry
+    import storage_dsn.storage
 
-    monkeypatch.setattr(storage_dsn.dsn, "parse_dsn", lambda *a: calls.append(a))
-    monkeypatch.setattr(storage_dsn.urls, "make_resolver", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(storage_dsn.registry, "parse_dsn", lambda *a: calls.append(a))
+    monkeypatch.setattr(storage_dsn.storage, "make_resolver", lambda *a, **k: calls.append(a))
     for _ in range(3):
         storage.url("a.jpg")
     assert calls == []

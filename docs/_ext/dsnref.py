@@ -27,10 +27,10 @@ from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
 from storage_dsn import NoPublicURLError, StorageDSNError, open_storage, parse_dsn
-from storage_dsn.cli import _describe, _Output, _secrets_of
+from storage_dsn.cli.output import Output
+from storage_dsn.dsn import secret_values
 from storage_dsn.registry import get_scheme, schemes
-from storage_dsn.storage import _clear_cache
-from storage_dsn.urls import make_resolver
+from storage_dsn.storage import clear_cache, make_resolver
 
 SAMPLE_KEY = "a b/ü.txt"
 
@@ -210,7 +210,10 @@ class DSNExample(SphinxDirective):
                 config = parse_dsn(dsn)
             except StorageDSNError as exc:
                 raise self.error(f"dsn-example {dsn!r} does not parse: {exc}") from None
-            rows = [(k, _backend_row(dsn) if k == "backend" else v) for k, v in _describe(config)]
+            rows = [
+                (k, _backend_row(dsn) if k == "backend" else v)
+                for k, v in get_scheme(config.scheme).describe(config)
+            ]
             try:
                 url = make_resolver(config)(SAMPLE_KEY, None)
                 if config.signed_urls:
@@ -220,8 +223,8 @@ class DSNExample(SphinxDirective):
             rows.append((f"url({SAMPLE_KEY!r})", url))
             width = max(len(k) for k, _ in rows) + 2
             text = "\n".join(f"{k:<{width}}{v}" for k, v in rows)
-            scrubber = _Output(io.StringIO(), io.StringIO())  # as the command masks output
-            scrubber.hide(_secrets_of(config))
+            scrubber = Output(io.StringIO(), io.StringIO())  # as the command masks output
+            scrubber.hide(secret_values(config))
             text = scrubber.scrub(f"$ storage-dsn check '{config.redacted()}'\n{text}")
             out.append(_literal(text, "console"))
         return out
@@ -238,9 +241,9 @@ def _without(module: str | None) -> Iterator[None]:
         return None if name == module else real(name, *args, **kwargs)
 
     importlib.util.find_spec = find_spec  # type: ignore[assignment]
-    from storage_dsn import registry
+    from storage_dsn.schemes import base
 
-    registry._installed.discard(module)
+    base._installed.discard(module)  # forget that it was found, for the directive's run
     try:
         yield
     finally:
@@ -256,7 +259,7 @@ class DSNError(SphinxDirective):
         for dsn in (line.strip() for line in self.content):
             if not dsn:
                 continue
-            _clear_cache()
+            clear_cache()
             try:
                 with _without(self.options.get("missing")):
                     open_storage(dsn)

@@ -6,7 +6,7 @@ fsspec filesystem (local files, memory, S3, GCS, Azure, SFTP) with public URLs f
 
 from __future__ import annotations
 
-from .dsn import StorageConfig, parse_dsn
+from .dsn import StorageConfig
 from .errors import (
     ConfigurationError,
     InvalidDSNError,
@@ -16,11 +16,8 @@ from .errors import (
     StorageDSNError,
     UnknownSchemeError,
 )
-from .registry import register_scheme
-from .schemes import register_builtins as _register_builtins
+from .registry import parse_dsn, register_scheme
 from .storage import Stat, Storage, open_storage
-
-_register_builtins()
 
 __version__ = "0.1.0"
 

@@ -1,9 +1,10 @@
-"""Parse storage DSNs into :class:`StorageConfig` values, and redact them for display.
+"""DSN strings: splitting, shared parameters, redaction, and the :class:`StorageConfig` value.
 
-``parse_dsn`` does string work only: no I/O, no backend import. It splits the DSN,
-handles the parameters every scheme shares (``url``, ``domain``, ``option.NAME``), checks
-the rest against what the scheme accepts, and hands a :class:`DSNParts` to the scheme's
-parser (see :mod:`storage_dsn.registry`).
+String work only: no I/O, no backend import, and no knowledge of any scheme.
+:func:`split_dsn` splits a DSN, handles the parameters every scheme shares (``url``,
+``domain``, ``option.NAME``) and checks the rest against what the scheme accepts; the
+scheme's parser turns the resulting :class:`DSNParts` into a :class:`StorageConfig`.
+:func:`storage_dsn.parse_dsn` (in :mod:`storage_dsn.registry`) joins the two.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from urllib.parse import quote, unquote, urlsplit
 
 from .errors import InvalidDSNError, StorageDSNError
 
-__all__ = ["DSNParts", "StorageConfig", "parse_dsn"]
+__all__ = [
+    "DSNParts",
+    "StorageConfig",
+    "flag",
+    "redact_dsn",
+    "scheme_of",
+    "secret_values",
+    "split_dsn",
+    "with_param",
+]
 
 #: Parameters every scheme accepts.
 COMMON_PARAMS = frozenset({"url", "domain"})
@@ -56,25 +66,38 @@ class StorageConfig:
     signed_urls: bool = False
     #: Seconds a presigned URL lives.
     url_expires: int = DEFAULT_URL_EXPIRES
+    #: The scheme's own settings, read-only: what the DSN says that is not an fsspec
+    #: storage option (S3's ``engine``, ...). They never reach the filesystem class.
+    settings: Mapping[str, Any] = field(default_factory=dict)
     # The DSN this config was parsed from: the source of to_dsn() and redacted(). Not part
     # of equality, so spellings of the same storage compare (and cache) equal.
     _dsn: str = field(default="", compare=False)
+    # The config's value when parse_dsn made it from _dsn: to_dsn() trusts _dsn only while
+    # the config still has that value (dataclasses.replace copies _dsn along).
+    _parsed: tuple[Any, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", _freeze(self.options))
+        object.__setattr__(self, "settings", _freeze(self.settings))
 
     def __hash__(self) -> int:
-        return hash(
-            (
-                self.scheme,
-                self.protocol,
-                self.root,
-                _hashable(self.options),
-                self.public_url,
-                self.signed_urls,
-                self.url_expires,
-            )
+        return hash(self._value())
+
+    def _value(self) -> tuple[Any, ...]:
+        return (
+            self.scheme,
+            self.protocol,
+            self.root,
+            _hashable(self.options),
+            self.public_url,
+            self.signed_urls,
+            self.url_expires,
+            _hashable(self.settings),
         )
+
+    def parsed_from(self, dsn: str) -> StorageConfig:
+        """This config, recorded as parsed from ``dsn`` (what :meth:`to_dsn` returns)."""
+        return replace(self, _dsn=dsn, _parsed=self._value())
 
     def storage_options(self) -> dict[str, Any]:
         """A mutable deep copy of :attr:`options`, ready for ``fsspec.filesystem()``."""
@@ -84,12 +107,8 @@ class StorageConfig:
 
     def to_dsn(self) -> str:
         """A DSN that parses back to an equal config, secrets included (not for logs)."""
-        if self._dsn:
-            try:
-                if parse_dsn(self._dsn) == self:
-                    return self._dsn
-            except StorageDSNError:
-                pass
+        if self._dsn and self._parsed == self._value():
+            return self._dsn
         raise StorageDSNError(
             "this StorageConfig was not made by parse_dsn (or was changed since), so it has "
             "no DSN; build configs with parse_dsn()"
@@ -152,6 +171,7 @@ class DSNParts:
         public_url: str | None = None,
         signed_urls: bool = False,
         url_expires: int = DEFAULT_URL_EXPIRES,
+        settings: Mapping[str, Any] | None = None,
     ) -> StorageConfig:
         """Build the :class:`StorageConfig`; ``option.*`` parameters override ``options``."""
         merged = dict(options or {})
@@ -164,30 +184,9 @@ class DSNParts:
             public_url=public_url,
             signed_urls=signed_urls,
             url_expires=url_expires,
+            settings=settings or {},
             _dsn=self.dsn,
         )
-
-
-def parse_dsn(dsn: str) -> StorageConfig:
-    """Parse a storage DSN into a :class:`StorageConfig`.
-
-    Pure: no I/O and no backend import. Raises :class:`InvalidDSNError` (or its subclass
-    :class:`UnknownSchemeError`) for anything it cannot accept; the message says what was
-    wrong without echoing the DSN, which may hold secrets.
-    """
-    from .registry import get_scheme
-
-    if not isinstance(dsn, str):
-        raise InvalidDSNError(f"a DSN must be a str, not {type(dsn).__name__}")
-    scheme_name = _scheme_of(dsn)
-    scheme = get_scheme(scheme_name)
-    parts = split_dsn(dsn, scheme_name, scheme.params)
-    config = scheme.parse(parts)
-    if not isinstance(config, StorageConfig):
-        raise InvalidDSNError(f"the {scheme_name!r} scheme's parser did not return a config")
-    if config._dsn != dsn:
-        config = replace(config, _dsn=dsn)
-    return config
 
 
 def split_dsn(dsn: str, scheme: str, accepted: frozenset[str]) -> DSNParts:
@@ -251,6 +250,36 @@ def redact_dsn(dsn: str) -> str:
     return f"{scheme}{colon}{rest}{sep}{query}"
 
 
+def secret_values(config: StorageConfig) -> list[str]:
+    """Every secret ``config`` holds, as written and decoded: for output scrubbers."""
+    found = [str(v) for k, v in config.options.items() if _SECRET_NAME.search(k) and v]
+    password = None
+    if config._dsn:
+        try:
+            password = urlsplit(config._dsn).password
+        except ValueError:
+            password = None
+    if password:
+        found += [password, unquote(password)]
+    return found
+
+
+def with_param(dsn: str, name: str, value: str) -> str:
+    """``dsn`` with the query parameter ``name=value`` appended (both percent-encoded)."""
+    sep = "&" if "?" in dsn else "?"
+    return f"{dsn}{sep}{quote(name, safe='.')}={quote(value, safe='')}"
+
+
+def flag(params: Mapping[str, str], name: str, default: bool = False) -> bool:
+    """The boolean query parameter ``name`` (``true`` or ``false``)."""
+    value = params.get(name)
+    if value is None:
+        return default
+    if value not in ("true", "false"):
+        raise InvalidDSNError(f"the {name!r} parameter must be 'true' or 'false'")
+    return value == "true"
+
+
 def _redact_param(item: str) -> str:
     name, eq, value = item.partition("=")
     bare = unquote(name).removeprefix(OPTION_PREFIX)
@@ -259,7 +288,8 @@ def _redact_param(item: str) -> str:
     return item
 
 
-def _scheme_of(dsn: str) -> str:
+def scheme_of(dsn: str) -> str:
+    """The scheme of ``dsn``, lowercase; :class:`InvalidDSNError` when it has none."""
     match = _SCHEME_RE.match(dsn.strip())
     if not match:
         raise InvalidDSNError("a DSN must start with a scheme, like 's3://...' or 'file:///path/'")

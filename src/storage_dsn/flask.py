@@ -86,12 +86,12 @@ class Media:
         config.setdefault("MEDIA_MAX_AGE", 0)
         config.setdefault("MEDIA_REDIRECT", True)
         config.setdefault("MEDIA_X_ACCEL", None)
-        storage = open_storage(config["STORAGE_DSN"])
+        storage = open_storage(config["STORAGE_DSN"], environ=self._environ)
         public = storage.config.public_url or ""
         on_this_app = public.startswith("/")
         serve = config["MEDIA_SERVE"]
         if serve is None:
-            serve = on_this_app and storage.config.protocol in ("file", "memory")
+            serve = on_this_app and storage.backend.local
         prefix = _prefix(public) if on_this_app else DEFAULT_PREFIX
         server = MediaServer(
             storage,
@@ -104,7 +104,7 @@ class Media:
         app.extensions[EXTENSION_KEY] = MediaState(storage, server, prefix)
         app.register_blueprint(_make_blueprint(), url_prefix=prefix.rstrip("/"))
         app.add_template_global(media_url, "media_url")
-        if serve and storage.config.protocol == "file":
+        if serve and storage.backend.files:
             app.wsgi_app = _MediaMiddleware(app.wsgi_app, server, prefix)  # type: ignore[method-assign]
 
     @property

@@ -1,76 +1,59 @@
-"""The scheme registry: which DSN schemes exist and how each is parsed and opened.
+"""The scheme registry, and :func:`parse_dsn`, which consults it.
 
-Built-in schemes register through the same :func:`register_scheme` as third parties.
-A package can also add schemes without being imported first, through the entry-point
-group ``storage_dsn.schemes``: each entry point's name is the scheme and its object a
-:class:`Scheme`. Entry points are loaded the first time an unknown scheme is asked for.
+The registry maps scheme names to :class:`~storage_dsn.schemes.base.Scheme` values. The
+built-in schemes (:data:`storage_dsn.schemes.BUILTIN`) go through the same
+:func:`register` as third parties. A package can also add schemes without being imported
+first, through the entry-point group ``storage_dsn.schemes``: each entry point's name is
+the scheme and its object a :class:`Scheme`. Entry points are loaded the first time an
+unknown scheme is asked for.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
-from .errors import MissingBackendError, StorageDSNError, UnknownSchemeError
+from .dsn import StorageConfig, scheme_of, split_dsn
+from .errors import InvalidDSNError, StorageDSNError, UnknownSchemeError
+from .schemes import BUILTIN
+from .schemes.base import BackendFactory, Details, Parser, Requirements, Scheme, UrlFactory
 
-if TYPE_CHECKING:
-    from .dsn import DSNParts, StorageConfig
-    from .schemes.base import Backend
-
-__all__ = ["ENTRY_POINT_GROUP", "Scheme", "get_scheme", "register_scheme", "schemes"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Scheme",
+    "get_scheme",
+    "parse_dsn",
+    "register",
+    "register_scheme",
+    "schemes",
+]
 
 ENTRY_POINT_GROUP = "storage_dsn.schemes"
 
-Parser = Callable[["DSNParts"], "StorageConfig"]
-BackendFactory = Callable[["StorageConfig"], "Backend"]
-
-
-@dataclass(frozen=True)
-class Scheme:
-    """How one DSN scheme is parsed and opened."""
-
-    #: The scheme name, lowercase (``s3``, ``file``).
-    name: str
-    #: Turns the split DSN into a config.
-    parse: Parser
-    #: Query parameters the scheme accepts beyond ``url``, ``domain`` and ``option.*``.
-    params: frozenset[str] = frozenset()
-    #: The ``storage-dsn`` extra that installs the backend, named in errors.
-    extra: str | None = None
-    #: Modules that must be importable to open a storage (checked, not imported).
-    requires: tuple[str, ...] = ()
-    #: Builds the backend for a config; ``None`` means the generic fsspec backend.
-    backend: BackendFactory | None = field(default=None, compare=False)
-    #: For schemes whose needs depend on the DSN (an S3 ``engine``): (module, extra) pairs.
-    requires_for: Callable[[StorageConfig], Iterable[tuple[str, str | None]]] | None = field(
-        default=None, compare=False
-    )
-
-    def check_installed(self, config: StorageConfig | None = None) -> None:
-        """Raise :class:`MissingBackendError` when a required module is missing."""
-        if config is not None and self.requires_for is not None:
-            needed = list(self.requires_for(config))
-        else:
-            needed = [(module, self.extra) for module in self.requires]
-        for module, extra in needed:
-            if module in _installed:
-                continue
-            if importlib.util.find_spec(module) is None:
-                raise MissingBackendError(self.name, module, extra)
-            _installed.add(module)  # only positives: an install mid-run is then seen
-
-
 _SCHEMES: dict[str, Scheme] = {}
-_installed: set[str] = set()
 #: Read-only view of the registered schemes, by name.
 schemes: Mapping[str, Scheme] = MappingProxyType(_SCHEMES)
 _lock = threading.Lock()
 _entry_points_loaded = False
+
+
+def parse_dsn(dsn: str) -> StorageConfig:
+    """Parse a storage DSN into a :class:`StorageConfig`.
+
+    Pure: no I/O and no backend import. Raises :class:`InvalidDSNError` (or its subclass
+    :class:`UnknownSchemeError`) for anything it cannot accept; the message says what was
+    wrong without echoing the DSN, which may hold secrets.
+    """
+    if not isinstance(dsn, str):
+        raise InvalidDSNError(f"a DSN must be a str, not {type(dsn).__name__}")
+    name = scheme_of(dsn)
+    scheme = get_scheme(name)
+    config = scheme.parse(split_dsn(dsn, name, scheme.params))
+    if not isinstance(config, StorageConfig):
+        raise InvalidDSNError(f"the {name!r} scheme's parser did not return a config")
+    return config.parsed_from(dsn)
 
 
 def register_scheme(
@@ -81,14 +64,17 @@ def register_scheme(
     extra: str | None = None,
     requires: Iterable[str] = (),
     backend: BackendFactory | None = None,
-    requires_for: Callable[[StorageConfig], Iterable[tuple[str, str | None]]] | None = None,
+    requires_for: Requirements | None = None,
+    urls: UrlFactory | None = None,
+    details: Details | None = None,
     clobber: bool = False,
 ) -> Scheme:
     """Register a DSN scheme and return its :class:`Scheme`.
 
     ``parse`` receives a :class:`~storage_dsn.dsn.DSNParts` and returns a
-    :class:`~storage_dsn.StorageConfig` (``parts.config(...)`` builds one). A scheme that is
-    already registered is refused unless ``clobber=True``.
+    :class:`~storage_dsn.StorageConfig` (``parts.config(...)`` builds one). The other
+    arguments are the :class:`Scheme`'s fields. A scheme that is already registered is
+    refused unless ``clobber=True``.
     """
     scheme = Scheme(
         name=name.lower(),
@@ -98,9 +84,23 @@ def register_scheme(
         requires=tuple(requires),
         backend=backend,
         requires_for=requires_for,
+        urls=urls,
+        details=details,
     )
-    _add(scheme, clobber=clobber)
+    register(scheme, clobber=clobber)
     return scheme
+
+
+def register(scheme: Scheme, *, clobber: bool = False) -> None:
+    """Register a :class:`Scheme` value under its name (refused if taken, unless ``clobber``)."""
+    if not scheme.name or ":" in scheme.name or "/" in scheme.name:
+        raise StorageDSNError(f"{scheme.name!r} is not a valid scheme name")
+    with _lock:
+        if scheme.name in _SCHEMES and not clobber:
+            raise StorageDSNError(
+                f"the scheme {scheme.name!r} is already registered; pass clobber=True to replace it"
+            )
+        _SCHEMES[scheme.name] = scheme
 
 
 def get_scheme(name: str) -> Scheme:
@@ -115,17 +115,6 @@ def get_scheme(name: str) -> Scheme:
     return scheme
 
 
-def _add(scheme: Scheme, *, clobber: bool) -> None:
-    if not scheme.name or ":" in scheme.name or "/" in scheme.name:
-        raise StorageDSNError(f"{scheme.name!r} is not a valid scheme name")
-    with _lock:
-        if scheme.name in _SCHEMES and not clobber:
-            raise StorageDSNError(
-                f"the scheme {scheme.name!r} is already registered; pass clobber=True to replace it"
-            )
-        _SCHEMES[scheme.name] = scheme
-
-
 def _load_entry_points() -> None:
     global _entry_points_loaded
     for ep in entry_points(group=ENTRY_POINT_GROUP):
@@ -136,16 +125,18 @@ def _load_entry_points() -> None:
             raise StorageDSNError(
                 f"entry point {ep.name!r} in {ENTRY_POINT_GROUP!r} must be a storage_dsn Scheme"
             )
-        _add(Scheme(**{**scheme.__dict__, "name": ep.name.lower()}), clobber=False)
+        register(Scheme(**{**scheme.__dict__, "name": ep.name.lower()}))
     _entry_points_loaded = True
 
 
 def _reset() -> None:
     """Restore the built-in schemes only (for tests)."""
     global _entry_points_loaded
-    from .schemes import register_builtins
-
     with _lock:
         _SCHEMES.clear()
     _entry_points_loaded = False
-    register_builtins()
+    for scheme in BUILTIN:
+        register(scheme)
+
+
+_reset()

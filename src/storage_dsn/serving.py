@@ -28,7 +28,7 @@ from .errors import InvalidKeyError, NoPublicURLError
 from .keys import quote_key, validate_key
 
 if TYPE_CHECKING:
-    from .schemes.local import LocalBackend
+    from .backend import Backend
     from .storage import Storage
 
 __all__ = ["MediaServer", "servable_key"]
@@ -106,8 +106,8 @@ class MediaServer:
             *SECURITY_HEADERS,
         ]
         self._content_types: dict[str, str] = {}
-        backend = storage.backend if storage.config.protocol == "file" else None
-        self._local: LocalBackend | None = backend  # type: ignore[assignment]
+        # Backends whose keys are local files are served from descriptors (sendfile).
+        self._local: Backend | None = storage.backend if storage.backend.files else None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Serve the key named by ``PATH_INFO`` (for mounting under a prefix)."""
@@ -135,8 +135,7 @@ class MediaServer:
     def _local_file(self, key: str) -> _File | None:
         assert self._local is not None
         try:
-            path = self._local.resolve(key)
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = self._local.open_file(key)
         except (OSError, ValueError):  # missing, outside the root, too long, a directory...
             return None
         st = os.fstat(fd)  # of the file we hold open: no race with a rename in between

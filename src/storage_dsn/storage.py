@@ -10,21 +10,22 @@ from __future__ import annotations
 import io
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
-from .dsn import StorageConfig, parse_dsn
+from .backend import Backend, Stat
+from .dsn import StorageConfig
 from .errors import ConfigurationError
 from .keys import validate_key, validate_prefix
-from .registry import get_scheme
-from .schemes.base import Backend, FsspecBackend, Stat
-from .urls import make_resolver
+from .registry import get_scheme, parse_dsn
+from .urls import Clock, Resolver
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
-__all__ = ["DEFAULT_ENV", "Stat", "Storage", "open_storage"]
+__all__ = ["DEFAULT_ENV", "Stat", "Storage", "clear_cache", "make_resolver", "open_storage"]
 
 #: The environment variable :func:`open_storage` reads when given no DSN.
 DEFAULT_ENV = "DEFAULT_STORAGE_DSN"
@@ -49,6 +50,9 @@ def open_storage(
     ``default``; with neither, :class:`ConfigurationError`. The same config always gives
     the same :class:`Storage`. Raises :class:`MissingBackendError` when the scheme's extra
     is not installed (checked here, imported on first I/O).
+
+    ``environ`` is where the DSN and any credentials not in it (``AWS_*``) are read; a
+    storage opened with another mapping than :data:`os.environ` is not shared.
     """
     if dsn is None:
         dsn = environ.get(env) or default
@@ -56,6 +60,10 @@ def open_storage(
             raise ConfigurationError(
                 f"no storage DSN: set the {env} environment variable or pass a default"
             )
+    if environ is not os.environ:
+        config = parse_dsn(dsn)
+        get_scheme(config.scheme).check_installed(config)
+        return Storage(config, environ=environ)
     storage = _by_dsn.get(dsn)
     if storage is not None:
         return storage
@@ -81,7 +89,9 @@ class Storage:
 
     def __init__(self, config: StorageConfig, *, environ: Mapping[str, str] = os.environ) -> None:
         self._config = config
-        self._url = make_resolver(config, environ=environ)
+        self._environ = environ
+        self._scheme = get_scheme(config.scheme)
+        self._url = self._scheme.resolver(config, environ=environ)
         self._backend: Backend | None = None
         self._lock = threading.Lock()
 
@@ -100,10 +110,7 @@ class Storage:
         if backend is None:
             with self._lock:
                 if self._backend is None:
-                    scheme = get_scheme(self._config.scheme)
-                    scheme.check_installed(self._config)
-                    factory = scheme.backend or FsspecBackend
-                    self._backend = factory(self._config)
+                    self._backend = self._scheme.open_backend(self._config, environ=self._environ)
                 backend = self._backend
         return backend
 
@@ -205,9 +212,32 @@ class Storage:
         """The local path of ``key`` for ``file`` storages, ``None`` elsewhere."""
         return self.backend.local_path(validate_key(key))
 
+    def for_transfer(self) -> Storage:
+        """The storage to move many or large objects through: the same objects, by the
+        engine that moves bytes fastest where the DSN leaves the choice open.
 
-def _clear_cache() -> None:
-    """Forget every opened storage (for tests)."""
+        On S3 that is ``engine=obstore`` when obstore is installed and the DSN names no
+        engine (nor ``acl=`` or ``auth=s3``, which obstore cannot honour); elsewhere, and
+        when the DSN chose, the storage itself. ``storage-dsn sync`` moves through it.
+        """
+        dsn = self._scheme.dsn_for_transfer(self._config)
+        if dsn is None:
+            return self
+        return open_storage(dsn, environ=self._environ)
+
+
+def make_resolver(
+    config: StorageConfig,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    clock: Clock = time.time,
+) -> Resolver:
+    """The URL resolver ``config``'s scheme builds: ``resolver(key, expires) -> URL``."""
+    return get_scheme(config.scheme).resolver(config, environ=environ, clock=clock)
+
+
+def clear_cache() -> None:
+    """Forget every opened storage (for tests, and after the environment changed)."""
     with _cache_lock:
         _cache.clear()
         _by_dsn.clear()

@@ -12,10 +12,7 @@ finishes the job without recopying what is complete.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import logging
-import os
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -35,7 +32,6 @@ BATCH = 32
 RETRIES = 3
 # S3 keeps whole seconds: a destination newer by less than this is "the same time".
 MTIME_SLACK = 1.0
-_PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
 T = TypeVar("T")
 
 
@@ -220,11 +216,10 @@ def _copy_one(src: Storage, dst: Storage, key: str, st: Stat) -> None:
 
 
 def _keep_mtime(dst: Storage, key: str, st: Stat) -> None:
-    # A local copy takes the source's time, so the next sync sees it as up to date (on S3
-    # the upload time is later than the source's, which says the same).
-    path = dst.local_path(key)
-    if path is not None and st.mtime is not None:
-        os.utime(path, (st.mtime, st.mtime))
+    # The copy takes the source's time where the backend can, so the next sync sees it as
+    # up to date (an object store's upload time is later than the source's: the same).
+    if st.mtime is not None:
+        dst.backend.set_mtime(key, st.mtime)
 
 
 def _delete_all(
@@ -269,14 +264,8 @@ def _newer(src: Stat, dst: Stat) -> bool:
 
 
 def _md5(storage: Storage, key: str, st: Stat) -> str:
-    """The object's MD5: a plain S3 ETag when it is one, else a streamed hash."""
-    if storage.config.protocol == "s3" and st.etag and _PLAIN_MD5.match(st.etag):
-        return st.etag
-    digest = hashlib.md5(usedforsecurity=False)
-    with storage.open(key, "rb") as f:
-        for chunk in iter(lambda: f.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """The object's MD5, from its listing where the backend has it (an S3 ETag)."""
+    return storage.backend.md5(key, st)
 
 
 def _excluded(key: str, patterns: Iterable[str]) -> bool:

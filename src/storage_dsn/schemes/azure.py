@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 
 from ..errors import InvalidDSNError
 from ..keys import quote_key
+from .base import Scheme
 
 if TYPE_CHECKING:
     from ..dsn import DSNParts, StorageConfig
 
-__all__ = ["parse_azure"]
+__all__ = ["SCHEMES", "parse_azure"]
 
 _ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
 
@@ -65,3 +66,9 @@ def _sas_token(password: str) -> str | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     return decoded.lstrip("?") if "sig=" in decoded else None
+
+
+SCHEMES = tuple(
+    Scheme(name=name, parse=parse_azure, extra="azure", requires=("adlfs",))
+    for name in ("az", "abfs")
+)

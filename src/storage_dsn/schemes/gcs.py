@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING
 
 from ..errors import InvalidDSNError
 from ..keys import quote_key
+from .base import Scheme
 
 if TYPE_CHECKING:
     from ..dsn import DSNParts, StorageConfig
 
-__all__ = ["PARAMS", "parse_gcs"]
+__all__ = ["PARAMS", "SCHEMES", "parse_gcs"]
 
 PARAMS = frozenset({"project"})
 
@@ -40,3 +41,9 @@ def parse_gcs(parts: DSNParts) -> StorageConfig:
         options=options,
         public_url=parts.public_base(prefix) or default_url,
     )
+
+
+SCHEMES = tuple(
+    Scheme(name=name, parse=parse_gcs, params=PARAMS, extra="gcs", requires=("gcsfs",))
+    for name in ("gs", "gcs")
+)

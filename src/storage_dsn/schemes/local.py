@@ -15,19 +15,21 @@ import contextlib
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from ..backend import AtomicWriter, Backend, Stat, guess_type
+from ..dsn import flag
 from ..errors import InvalidDSNError
-from .base import AtomicWriter, Backend, Stat, guess_type
+from .base import Scheme
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
     from ..dsn import DSNParts, StorageConfig
 
-__all__ = ["LocalBackend", "parse_file"]
+__all__ = ["SCHEMES", "LocalAtomicWriter", "LocalBackend", "parse_file"]
 
 PARAMS = frozenset({"fsync"})
 TEMP_PREFIX = ".storage-dsn-"
@@ -45,22 +47,23 @@ def parse_file(parts: DSNParts) -> StorageConfig:
     if not parts.path:
         raise InvalidDSNError("a file DSN needs a path: file:///abs/path/ or file:./relative/")
     root = os.path.normpath(os.path.abspath(parts.path))
-    fsync = parts.params.get("fsync", "false")
-    if fsync not in ("true", "false"):
-        raise InvalidDSNError("the 'fsync' parameter must be 'true' or 'false'")
-    options = {"fsync": True} if fsync == "true" else {}
+    # fsync is ours: the local backend reads it, the filesystem class never sees it.
+    settings = {"fsync": True} if flag(parts.params, "fsync") else {}
     return parts.config(
-        protocol="file", root=root, options=options, public_url=parts.public_base("")
+        protocol="file", root=root, settings=settings, public_url=parts.public_base("")
     )
 
 
 class LocalBackend(Backend):
     """Native, atomic, root-confined I/O on a local directory."""
 
-    def __init__(self, config: StorageConfig) -> None:
-        super().__init__(config)
+    local = True
+    files = True
+
+    def __init__(self, config: StorageConfig, *, environ: Mapping[str, str] = os.environ) -> None:
+        super().__init__(config, environ=environ)
         self.root = config.root
-        self._fsync = bool(config.options.get("fsync", False))
+        self._fsync = bool(config.settings.get("fsync", False))
         self._real_root: str | None = None
         self._fs: AbstractFileSystem | None = None
 
@@ -106,6 +109,17 @@ class LocalBackend(Backend):
         if self._real_root is None:
             self._real_root = os.path.realpath(self.root)
         return self._real_root
+
+    def open_file(self, key: str) -> int:
+        try:
+            return os.open(self.resolve(key), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError):  # a directory on the way, a name too long, ...
+            raise FileNotFoundError(key) from None
+
+    def set_mtime(self, key: str, mtime: float) -> None:
+        os.utime(self.resolve(key), (mtime, mtime))
 
     def open_read(self, key: str) -> BinaryIO:
         try:
@@ -254,3 +268,6 @@ def _fsync_dir(directory: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+SCHEMES = (Scheme(name="file", parse=parse_file, params=PARAMS, backend=LocalBackend),)

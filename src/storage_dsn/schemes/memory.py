@@ -9,12 +9,13 @@ import threading
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidDSNError
-from .base import FsspecBackend
+from .base import Scheme
+from .generic import FsspecBackend
 
 if TYPE_CHECKING:
     from ..dsn import DSNParts, StorageConfig
 
-__all__ = ["MemoryBackend", "parse_memory"]
+__all__ = ["SCHEMES", "MemoryBackend", "parse_memory"]
 
 _lock = threading.Lock()
 
@@ -37,6 +38,8 @@ def parse_memory(parts: DSNParts) -> StorageConfig:
 class MemoryBackend(FsspecBackend):
     """The memory filesystem, with writes stored whole in one step."""
 
+    local = True
+
     def _put_bytes(self, path: str, data: bytes, *, exclusive: bool = False) -> None:
         from fsspec.implementations.memory import MemoryFile
 
@@ -49,3 +52,6 @@ class MemoryBackend(FsspecBackend):
     def _put_file(self, local: str, path: str, *, exclusive: bool = False) -> None:
         with open(local, "rb") as f:
             self._put_bytes(path, f.read(), exclusive=exclusive)
+
+
+SCHEMES = (Scheme(name="memory", parse=parse_memory, backend=MemoryBackend),)

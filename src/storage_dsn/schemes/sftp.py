@@ -10,12 +10,13 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidDSNError
-from .base import FsspecBackend
+from .base import Scheme
+from .generic import FsspecBackend
 
 if TYPE_CHECKING:
     from ..dsn import DSNParts, StorageConfig
 
-__all__ = ["SFTPBackend", "parse_sftp"]
+__all__ = ["SCHEMES", "SFTPBackend", "parse_sftp"]
 
 
 def parse_sftp(parts: DSNParts) -> StorageConfig:
@@ -58,3 +59,8 @@ class SFTPBackend(FsspecBackend):
     def _temp_for(path: str) -> str:
         head, _, _ = path.rpartition("/")
         return f"{head}/.storage-dsn-{secrets.token_hex(8)}.tmp"
+
+
+SCHEMES = (
+    Scheme(name="sftp", parse=parse_sftp, extra="sftp", requires=("sshfs",), backend=SFTPBackend),
+)

@@ -16,7 +16,7 @@ from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar
 
-from .base import (
+from ...backend import (
     DEFAULT_CONCURRENCY,
     AtomicWriter,
     Backend,
@@ -25,12 +25,13 @@ from .base import (
     file_path,
     guess_type,
 )
-from .s3 import location
+from .location import credentials, location
+from .s3fs_engine import etag_md5
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
-    from ..dsn import StorageConfig
+    from ...dsn import StorageConfig
 
 __all__ = ["ObstoreBackend"]
 
@@ -44,8 +45,8 @@ STREAM_CHUNK = 1024 * 1024
 class ObstoreBackend(Backend):
     """S3 through obstore; each PUT is atomic, and so is each multipart upload."""
 
-    def __init__(self, config: StorageConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: StorageConfig, *, environ: Mapping[str, str] = os.environ) -> None:
+        super().__init__(config, environ=environ)
         self._loc = location(config)
         self._store: Any = None
         self._fs: AbstractFileSystem | None = None
@@ -58,7 +59,7 @@ class ObstoreBackend(Backend):
 
         Typed ``Any``: obstore declares them as TypedDicts, and these are built at run time.
         """
-        loc, options = self._loc, self.config.options
+        loc = self._loc
         endpoint = loc.endpoint
         if not loc.path_style:
             scheme, _, host = endpoint.partition("://")
@@ -73,13 +74,11 @@ class ObstoreBackend(Backend):
             # (what a moto server does then costs more than the transfer).
             "checksum_algorithm": "sha256",
         }
-        for ours, theirs in (
-            ("key", "access_key_id"),
-            ("secret", "secret_access_key"),
-            ("token", "session_token"),
-        ):
-            if options.get(ours):
-                settings[theirs] = str(options[ours])
+        found = credentials(self.config, self.environ)
+        if found is not None:
+            settings["access_key_id"], settings["secret_access_key"] = found[0], found[1]
+            if found[2]:
+                settings["session_token"] = found[2]
         client = {"allow_http": True} if endpoint.startswith("http://") else {}
         return settings, client
 
@@ -172,6 +171,9 @@ class ObstoreBackend(Backend):
                 chunk_size=UPLOAD_CHUNK,
                 mode=mode,
             )
+
+    def md5(self, key: str, stat: Stat) -> str:
+        return etag_md5(stat) or super().md5(key, stat)
 
     def delete(self, key: str) -> None:
         import obstore

@@ -1,4 +1,4 @@
-"""``s3:`` and ``s3+http:`` storages on Amazon S3 and S3-compatible services, via s3fs.
+"""The grammar of ``s3:`` and ``s3+http:`` DSNs.
 
 Host forms (compatible with the DSNs of Divio's platform and django-storage-url):
 
@@ -14,20 +14,18 @@ The path after the bucket is the key prefix.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidDSNError
-from ..keys import quote_key
-from .base import Backend, FsspecBackend, Stat, file_path, guess_type
+from ...dsn import flag
+from ...errors import InvalidDSNError
+from .location import S3Location, is_ip, needs_path_style
 
 if TYPE_CHECKING:
-    from ..dsn import DSNParts, StorageConfig
+    from ...dsn import DSNParts, StorageConfig
 
-__all__ = ["PARAMS", "S3Backend", "S3Location", "backend", "location", "parse_s3", "requirements"]
+__all__ = ["CANNED_ACLS", "ENGINES", "MAX_EXPIRES", "PARAMS", "parse_s3"]
 
 PARAMS = frozenset(
     {
@@ -54,6 +52,8 @@ CANNED_ACLS = frozenset(
         "bucket-owner-full-control",
     }
 )
+#: The engines that move the bytes: s3fs (the default) and obstore.
+ENGINES = ("s3fs", "obstore")
 #: SigV4 query-string signatures live at most seven days.
 MAX_EXPIRES = 7 * 24 * 3600
 
@@ -67,38 +67,6 @@ _AWS_HOST = re.compile(
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{0,254}$")
 _ACCESS_POINT = re.compile(r"^(?P<name>[a-z0-9-]+)-(?P<account>\d{12})$")
 _REGION = re.compile(r"^[a-z0-9-]{1,40}$")
-
-
-class S3Location:
-    """Where a DSN's bucket lives: bucket, prefix, region, endpoint and URL style."""
-
-    def __init__(
-        self,
-        bucket: str,
-        prefix: str,
-        region: str,
-        endpoint: str,
-        path_style: bool,
-        access_point: str | None = None,
-    ) -> None:
-        self.bucket = bucket
-        self.prefix = prefix
-        self.region = region
-        #: ``scheme://host[:port]`` of the S3 API, no trailing slash.
-        self.endpoint = endpoint
-        self.path_style = path_style
-        #: The access point ARN, when the DSN names one.
-        self.access_point = access_point
-
-    def object_base(self) -> str:
-        """The unsigned URL of the storage root, ending in ``/``."""
-        scheme, _, host = self.endpoint.partition("://")
-        prefix = quote_key(self.prefix) + "/" if self.prefix else ""
-        if self.access_point is not None:
-            return f"{self.endpoint}/{prefix}"
-        if self.path_style:
-            return f"{self.endpoint}/{self.bucket}/{prefix}"
-        return f"{scheme}://{self.bucket}.{host}/{prefix}"
 
 
 def parse_s3(parts: DSNParts) -> StorageConfig:
@@ -125,7 +93,7 @@ def parse_s3(parts: DSNParts) -> StorageConfig:
         options["token"] = params["token"]
     if "endpoint_url" in params:
         loc.endpoint = _check_endpoint(params["endpoint_url"])
-        loc.path_style = loc.path_style or _needs_path_style(loc.bucket, loc.endpoint)
+        loc.path_style = loc.path_style or needs_path_style(loc.bucket, loc.endpoint)
     if loc.access_point is None:
         options["endpoint_url"] = loc.endpoint
     options["client_kwargs"] = {"region_name": loc.region}
@@ -139,9 +107,14 @@ def parse_s3(parts: DSNParts) -> StorageConfig:
                 f"the 'acl' parameter must be one of {', '.join(sorted(CANNED_ACLS))}"
             )
         options["s3_additional_kwargs"] = {"ACL": acl}
-    engine = params.get("engine", "s3fs")
-    if engine not in ("s3fs", "obstore"):
-        raise InvalidDSNError("the 'engine' parameter must be 's3fs' (the default) or 'obstore'")
+    settings: dict[str, str] = {}
+    engine = params.get("engine")
+    if engine is not None:
+        if engine not in ENGINES:
+            raise InvalidDSNError(
+                "the 'engine' parameter must be 's3fs' (the default) or 'obstore'"
+            )
+        settings["engine"] = engine  # ours: it picks the backend, never reaches s3fs
     if engine == "obstore":
         if acl is not None:
             raise InvalidDSNError(
@@ -150,37 +123,16 @@ def parse_s3(parts: DSNParts) -> StorageConfig:
             )
         if params.get("auth") == "s3":
             raise InvalidDSNError("the obstore engine signs with s3v4 only; leave out auth=s3")
-        options["engine"] = "obstore"
     root = f"{loc.access_point or loc.bucket}/{loc.prefix}".rstrip("/")
     return parts.config(
         protocol="s3",
         root=root,
         options=options,
         public_url=parts.public_base(loc.prefix) or loc.object_base(),
-        signed_urls=_flag(params, "qs_auth") or acl == "private",
+        signed_urls=flag(params, "qs_auth") or acl == "private",
         url_expires=_expires(params),
+        settings=settings,
     )
-
-
-def location(config: StorageConfig) -> S3Location:
-    """The :class:`S3Location` of a parsed S3 config (the inverse of :func:`parse_s3`)."""
-    options = config.options
-    client_kwargs: Mapping[str, Any] = options.get("client_kwargs", {})
-    region = str(client_kwargs.get("region_name", "us-east-1"))
-    if config.root.startswith("arn:"):
-        head, _, tail = config.root.partition(":accesspoint/")
-        name, _, prefix = tail.partition("/")
-        partition, account = head.split(":")[1], head.split(":")[4]
-        suffix = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
-        endpoint = f"https://{name}-{account}.s3-accesspoint.{region}.{suffix}"
-        arn = f"{head}:accesspoint/{name}"
-        return S3Location(name, prefix, region, endpoint, False, access_point=arn)
-    bucket, _, prefix = config.root.partition("/")
-    endpoint = str(options.get("endpoint_url", "")).rstrip("/")
-    s3_config: Mapping[str, Any] = options.get("config_kwargs", {}).get("s3", {})
-    style = s3_config.get("addressing_style", "auto")
-    path_style = style == "path" or (style == "auto" and _needs_path_style(bucket, endpoint))
-    return S3Location(bucket, prefix, region, endpoint, path_style)
 
 
 def _locate(parts: DSNParts, region: str | None, http: bool) -> S3Location:
@@ -222,7 +174,7 @@ def _locate(parts: DSNParts, region: str | None, http: bool) -> S3Location:
         endpoint = f"{scheme}://{endpoint_host}"
         prefix = "/".join(segments)
     return _checked(
-        S3Location(bucket, prefix, region, endpoint, path_style=_needs_path_style(bucket, endpoint))
+        S3Location(bucket, prefix, region, endpoint, path_style=needs_path_style(bucket, endpoint))
     )
 
 
@@ -261,23 +213,7 @@ def _aws_endpoint(aws: re.Match[str], region: str) -> str:
 
 
 def _is_path_style_host(parts: DSNParts) -> bool:
-    return parts.port is not None or parts.host == "localhost" or _is_ip(parts.host)
-
-
-def _needs_path_style(bucket: str, endpoint: str) -> bool:
-    host = endpoint.partition("://")[2]
-    return "." in bucket or ":" in host or host == "localhost" or _is_ip(host)
-
-
-def _is_ip(host: str) -> bool:
-    # Host names end in a letter; only then is the (slower) parse worth doing.
-    if not host or not (host[-1].isdigit() or ":" in host):
-        return False
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+    return parts.port is not None or parts.host == "localhost" or is_ip(parts.host)
 
 
 def _checked(loc: S3Location) -> S3Location:
@@ -314,82 +250,8 @@ def _config_kwargs(params: Mapping[str, str], loc: S3Location) -> dict[str, Any]
     return config
 
 
-def _flag(params: Mapping[str, str], name: str) -> bool:
-    value = params.get(name, "false")
-    if value not in ("true", "false"):
-        raise InvalidDSNError(f"the {name!r} parameter must be 'true' or 'false'")
-    return value == "true"
-
-
 def _expires(params: Mapping[str, str]) -> int:
     raw = params.get("expires", "3600")
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_EXPIRES:
         raise InvalidDSNError(f"the 'expires' parameter must be seconds from 1 to {MAX_EXPIRES}")
     return int(raw)
-
-
-def requirements(config: StorageConfig) -> list[tuple[str, str]]:
-    """The (module, extra) pairs an S3 storage needs: its engine's."""
-    if config.options.get("engine") == "obstore":
-        return [("obstore", "obstore")]
-    return [("s3fs", "s3")]
-
-
-def backend(config: StorageConfig) -> FsspecBackend | Backend:
-    """The S3 backend for the config's engine."""
-    if config.options.get("engine") == "obstore":
-        from .s3_obstore import ObstoreBackend
-
-        return ObstoreBackend(config)
-    return S3Backend(config)
-
-
-class S3Backend(FsspecBackend):
-    """s3fs with content types set on upload; each PUT is atomic, so is each multipart.
-
-    Whole-object reads are one GET (s3fs would HEAD first to split large objects into
-    ranges), and ``exists``/``stat`` are one HEAD (s3fs lists the "directory" too when
-    the key is missing): half the round trips where latency is all that matters.
-    """
-
-    _cat_kwargs = MappingProxyType({"max_concurrency": 1})
-
-    def _head(self, key: str) -> dict[str, Any]:
-        fs: Any = self.base
-        bucket, path, _ = fs.split_path(self.path(key))
-        try:
-            head: dict[str, Any] = fs.call_s3("head_object", Bucket=bucket, Key=path)
-        except FileNotFoundError:
-            raise FileNotFoundError(key) from None
-        return head
-
-    def stat(self, key: str) -> Stat:
-        head = self._head(key)
-        return self._stat_from_info(key, {**head, "size": head.get("ContentLength", 0)})
-
-    # ``exclusive`` is S3's conditional write (If-None-Match: *), on the PUT or on the
-    # completion of a multipart upload: the object is created only if there is none.
-
-    def _put_bytes(self, path: str, data: bytes, *, exclusive: bool = False) -> None:
-        mode = "create" if exclusive else "overwrite"
-        self.base.pipe_file(path, data, mode=mode, **self._upload_kwargs(path))
-
-    def _put_file(self, local: str, path: str, *, exclusive: bool = False) -> None:
-        mode = "create" if exclusive else "overwrite"
-        self.base.put_file(local, path, mode=mode, **self._upload_kwargs(path))
-
-    async def _put_bytes_async(self, path: str, data: bytes) -> None:
-        fs: Any = self.base
-        await fs._pipe_file(path, data, **self._upload_kwargs(path))
-
-    def save(self, key: str, fileobj: BinaryIO, *, exclusive: bool = False) -> None:
-        local = file_path(fileobj)
-        if local is None:
-            super().save(key, fileobj, exclusive=exclusive)
-        else:  # no copy; one PUT or a completed upload
-            self._put_file(local, self.path(key), exclusive=exclusive)
-
-    @staticmethod
-    def _upload_kwargs(path: str) -> dict[str, str]:
-        content_type = guess_type(path)
-        return {"ContentType": content_type} if content_type else {}

@@ -1,0 +1,297 @@
+"""The backend contract: what a storage asks of the scheme that holds its objects.
+
+A :class:`Backend` is the I/O half of a :class:`~storage_dsn.Storage`: it receives keys
+that :mod:`storage_dsn.keys` has already validated, relative to the storage's root. Every
+method has a default built on a few primitives (``open_read``, ``open_write``, ``stat``,
+``list``, ``delete``), so a backend implements those and overrides what it does better.
+The questions the rest of the package would otherwise answer by a scheme's name are
+methods here too: whether objects are local files, how to checksum one, how to keep a
+copy's modification time.
+
+The generic fsspec implementation is :class:`storage_dsn.schemes.generic.FsspecBackend`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import mimetypes
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+    from .dsn import StorageConfig
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "AtomicWriter",
+    "Backend",
+    "BufferedAtomicWriter",
+    "Stat",
+    "file_path",
+    "guess_type",
+]
+
+#: How many requests ``read_many``/``write_many`` keep in flight on async backends.
+DEFAULT_CONCURRENCY = 64
+# Writes up to this size stay in memory and go out as one request (one PUT on S3); a
+# larger write spills to a temporary file and uploads from there.
+SPOOL_BYTES = 8 * 2**20
+
+
+@dataclass(frozen=True)
+class Stat:
+    """What :meth:`Storage.stat` reports about one object."""
+
+    #: Size in bytes.
+    size: int
+    #: Last modification, seconds since the epoch, or ``None`` when the backend has none.
+    mtime: float | None
+    #: The backend's entity tag (an S3 ETag, without quotes), or ``None``.
+    etag: str | None
+    #: The stored content type, else one guessed from the key, else ``None``.
+    content_type: str | None
+
+
+class AtomicWriter(io.RawIOBase):
+    """A binary file whose content becomes visible only when it is closed successfully.
+
+    Leaving a ``with`` block by an exception, calling :meth:`discard`, or dropping the
+    object unclosed throws the written bytes away; the old object, if any, stays.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._done = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        if self._done:
+            raise ValueError("write to a closed file")
+        view = memoryview(data).cast("B")
+        self._write(view)
+        return len(view)
+
+    def close(self) -> None:
+        """Commit: make the written bytes the object's content."""
+        if not self._done:
+            self._done = True
+            try:
+                self._commit()
+            except BaseException:
+                self._discard()
+                raise
+        super().close()
+
+    def discard(self) -> None:
+        """Throw the written bytes away; the object is left as it was."""
+        if not self._done:
+            self._done = True
+            self._discard()
+        super().close()
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()
+
+    def __del__(self) -> None:
+        # IOBase.__del__ would close(), committing a half-written object: discard instead.
+        if not self._done:
+            self.discard()
+
+    def _write(self, data: memoryview) -> None:
+        raise NotImplementedError
+
+    def _commit(self) -> None:
+        raise NotImplementedError
+
+    def _discard(self) -> None:
+        raise NotImplementedError
+
+
+class BufferedAtomicWriter(AtomicWriter):
+    """Buffers a write and hands it to the backend in one piece on close.
+
+    Small writes stay in memory and are committed with ``commit_bytes``; past
+    :data:`SPOOL_BYTES` they spill to a temporary file committed with ``commit_file``.
+    Either way the backend sees a whole object or nothing.
+    """
+
+    def __init__(
+        self,
+        commit_bytes: Callable[[bytes], None],
+        commit_file: Callable[[str], None],
+    ) -> None:
+        super().__init__()
+        self._commit_bytes = commit_bytes
+        self._commit_file = commit_file
+        self._buffer: io.BytesIO | None = io.BytesIO()
+        self._spill: Any = None
+
+    def _write(self, data: memoryview) -> None:
+        if self._buffer is not None:
+            self._buffer.write(data)
+            if self._buffer.tell() <= SPOOL_BYTES:
+                return
+            # Closed in _commit or _discard, not here: the file outlives this call.
+            self._spill = tempfile.NamedTemporaryFile(prefix="storage-dsn-", delete=False)  # noqa: SIM115
+            self._spill.write(self._buffer.getbuffer())
+            self._buffer = None
+        else:
+            self._spill.write(data)
+
+    def _commit(self) -> None:
+        if self._buffer is not None:
+            self._commit_bytes(self._buffer.getvalue())
+            self._buffer = None
+            return
+        self._spill.close()
+        try:
+            self._commit_file(self._spill.name)
+        finally:
+            os.unlink(self._spill.name)
+            self._spill = None
+
+    def _discard(self) -> None:
+        self._buffer = None
+        if self._spill is not None:
+            self._spill.close()
+            os.unlink(self._spill.name)
+            self._spill = None
+
+
+class Backend:
+    """The I/O a storage needs; keys arrive validated and relative to the root.
+
+    Built by the scheme's backend factory with the storage's config and the environment
+    the storage was opened with (credentials that are not in the DSN come from there).
+    Building one makes no connection and imports no backend package: that happens on
+    first I/O.
+    """
+
+    #: The objects live on this machine or in this process (``file``, ``memory``): no
+    #: other server can hand them to a browser, so a web app serves them itself.
+    local: ClassVar[bool] = False
+    #: Each key is a regular file on this machine's disk: :meth:`open_file` and
+    #: :meth:`local_path` work, and a web server may send it with ``sendfile``.
+    files: ClassVar[bool] = False
+
+    def __init__(self, config: StorageConfig, *, environ: Mapping[str, str] = os.environ) -> None:
+        self.config = config
+        self.environ = environ
+
+    @property
+    def fs(self) -> AbstractFileSystem:
+        """An fsspec filesystem rooted at the storage's root."""
+        raise NotImplementedError
+
+    def open_read(self, key: str) -> BinaryIO:
+        raise NotImplementedError
+
+    def open_write(self, key: str, *, exclusive: bool = False) -> AtomicWriter:
+        """A writer for ``key``; with ``exclusive``, committing it raises
+        :class:`FileExistsError` instead of replacing an existing object."""
+        raise NotImplementedError
+
+    def read_bytes(self, key: str) -> bytes:
+        with self.open_read(key) as f:
+            return f.read()
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        with self.open_write(key) as f:
+            f.write(data)
+
+    def save(self, key: str, fileobj: BinaryIO, *, exclusive: bool = False) -> None:
+        """Stream ``fileobj`` into ``key`` atomically (backends may upload it directly)."""
+        with self.open_write(key, exclusive=exclusive) as out:
+            shutil.copyfileobj(fileobj, out, 1024 * 1024)
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` is a stored object; by default, whether :meth:`stat` finds it."""
+        try:
+            self.stat(key)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    def stat(self, key: str) -> Stat:
+        raise NotImplementedError
+
+    def list(self, prefix: str) -> Iterator[str]:
+        raise NotImplementedError
+
+    def scan(self, prefix: str) -> Iterator[tuple[str, Stat]]:
+        """``(key, Stat)`` for each key under ``prefix``, sorted, from one listing."""
+        return ((key, self.stat(key)) for key in self.list(prefix))
+
+    def read_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        return {key: self.read_bytes(key) for key in keys}
+
+    def write_many(self, items: Mapping[str, bytes]) -> None:
+        for key, data in items.items():
+            self.write_bytes(key, data)
+
+    def local_path(self, key: str) -> Path | None:
+        """The path of ``key`` on this machine's disk, or ``None`` (see :attr:`files`)."""
+        return None
+
+    def open_file(self, key: str) -> int:
+        """A read-only descriptor of ``key``'s file, inside the root (see :attr:`files`).
+
+        :class:`FileNotFoundError` for anything that is not such a file.
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no local files")
+
+    def md5(self, key: str, stat: Stat) -> str:
+        """The hex MD5 of ``key``'s content, as :meth:`stat` or :meth:`scan` found it.
+
+        By default the object is read and hashed; backends whose ``stat`` already carries
+        the MD5 (S3's ETag of a single-part upload) answer without reading.
+        """
+        digest = hashlib.md5(usedforsecurity=False)
+        with self.open_read(key) as f:
+            for chunk in iter(lambda: f.read(1024 * 1024), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def set_mtime(self, key: str, mtime: float) -> None:
+        """Give ``key`` the modification time ``mtime``, where the backend can.
+
+        A copy keeps its source's time so that the next sync sees it as up to date. Object
+        stores set the upload time themselves, which is later than the source's and says
+        the same: by default this does nothing.
+        """
+
+
+def file_path(fileobj: object) -> str | None:
+    """The path of ``fileobj`` when it is a regular file read from its start, else None.
+
+    Such a file can be uploaded from its path without a copy.
+    """
+    name = getattr(fileobj, "name", None)
+    if not isinstance(name, str) or not os.path.isfile(name):
+        return None
+    try:
+        at_start = fileobj.tell() == 0  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return None
+    return name if at_start and "r" in getattr(fileobj, "mode", "rb") else None
+
+
+def guess_type(key: str) -> str | None:
+    """The content type for ``key`` by its extension, or ``None``."""
+    return mimetypes.guess_type(key, strict=False)[0]

@@ -1,0 +1,135 @@
+"""What the command line prints: scrubbed lines, progress, sizes and times.
+
+Every line goes through :class:`Output`, which replaces each secret of the storages in
+use (as written and percent-encoded) by ``***`` before it is printed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import IO, Any
+from urllib.parse import quote
+
+__all__ = ["BarProgress", "LineProgress", "Output", "iso", "progress", "size"]
+
+
+class Output:
+    """stdout/stderr writer that scrubs every known secret from what it prints."""
+
+    def __init__(self, stdout: IO[str], stderr: IO[str]) -> None:
+        self.stdout = stdout
+        self.stderr = stderr
+        self._secrets: set[str] = set()
+
+    def hide(self, values: Iterable[str]) -> None:
+        """Scrub these values from everything printed from now on."""
+        self._secrets.update(v for v in values if len(v) >= 4)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every hidden value replaced by ``***``."""
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
+        return text
+
+    def line(self, text: str, *, scrub: bool = True) -> None:
+        """Print a line on stdout."""
+        # A presigned URL carries a signature, not the secret; it is the one thing not
+        # scrubbed (scrubbing could not hurt it, but makes the intent plain).
+        print(self.scrub(text) if scrub else text, file=self.stdout, flush=True)
+
+    def error(self, text: str) -> None:
+        """Print ``storage-dsn: error: ...`` on stderr."""
+        print(f"storage-dsn: error: {self.scrub(text)}", file=self.stderr, flush=True)
+
+
+class LineProgress:
+    """Plain lines, for logs and pipes."""
+
+    def __init__(self, out: Output) -> None:
+        self.out = out
+
+    def start(self, objects: int, nbytes: int) -> None:
+        self.out.line(f"syncing {objects} object{'' if objects == 1 else 's'} ({size(nbytes)})")
+
+    def copied(self, key: str, nbytes: int) -> None:
+        self.out.line(f"copied  {key} ({size(nbytes)})")
+
+    def deleted(self, key: str) -> None:
+        self.out.line(f"deleted {key}")
+
+    def failed(self, key: str, error: str) -> None:
+        self.out.error(f"failed: {key}: {error}")
+
+    def close(self) -> None:
+        pass
+
+
+class BarProgress:
+    """A tqdm progress bar (bytes, objects, rate, ETA) on a terminal."""
+
+    def __init__(self, out: Output, tqdm: Any) -> None:
+        self.out = out
+        self._tqdm = tqdm
+        self.bar: Any = None
+        self.objects = 0
+        self.total_objects = 0
+
+    def start(self, objects: int, nbytes: int) -> None:
+        self.total_objects = objects
+        self.bar = self._tqdm(
+            total=nbytes,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            file=self.out.stderr,
+            desc="sync",
+            dynamic_ncols=True,
+        )
+
+    def _step(self, nbytes: int) -> None:
+        self.objects += 1
+        self.bar.update(nbytes)
+        self.bar.set_postfix_str(f"{self.objects}/{self.total_objects} objects", refresh=False)
+
+    def copied(self, key: str, nbytes: int) -> None:
+        self._step(nbytes)
+
+    def deleted(self, key: str) -> None:
+        self._step(0)
+
+    def failed(self, key: str, error: str) -> None:
+        self.bar.write(self.out.scrub(f"failed: {key}: {error}"), file=self.out.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def progress(out: Output) -> LineProgress | BarProgress:
+    """A bar on a terminal (with the ``cli`` extra), plain lines otherwise."""
+    if out.stderr.isatty():
+        try:
+            from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
+        except ImportError:
+            out.error('no progress bar without tqdm: pip install "storage-dsn[cli]"')
+        else:
+            return BarProgress(out, tqdm)
+    return LineProgress(out)
+
+
+def size(n: int) -> str:
+    """``n`` bytes in binary units: ``512 B``, ``1.5 KiB``, ``2.0 GiB``."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"  # pragma: no cover
+
+
+def iso(mtime: float | None) -> str:
+    """A modification time as ``YYYY-MM-DDTHH:MM:SS`` (UTC), dashes when unknown."""
+    if mtime is None:
+        return "-" * 19
+    return datetime.fromtimestamp(mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
