@@ -1,28 +1,31 @@
 """Shared fixtures: a clean registry per test, and storages on every backend.
 
-S3 runs twice: in-process under moto's ``mock_aws`` (see ``moto_aio.py``), and over real
-HTTP against a moto server in its own process on a free loopback port.
+S3 runs in-process under moto's ``mock_aws`` and over real HTTP against a moto server in
+its own process on a free loopback port; the servers are in ``tests/servers/``.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from storage_dsn import Storage, open_storage, registry, storage
-from tests.moto_aio import aio_mock_aws
-from tests.servers import free_port, running
+from tests.apps import app
+from tests.servers.moto import KEY_ID, QUOTED_SECRET, SECRET, make_bucket, mock_s3, moto_server
 
-KEY_ID = "AKIAEXAMPLEKEYID0001"
-SECRET = "s3cr3t/With+Plus=AndSlash"
-QUOTED_SECRET = "s3cr3t%2FWith%2BPlus%3DAndSlash"
+__all__ = [
+    "KEY_ID",
+    "QUOTED_SECRET",
+    "SECRET",
+    "app",
+    "make_bucket",
+    "mock_s3",
+    "moto_server",
+    "write_then_fail",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -39,42 +42,6 @@ def _clean_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     registry._reset()
     storage.clear_cache()
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    """A moto server in its own process on a free loopback port; yields its endpoint."""
-    port = free_port()
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET}
-    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    with running(argv, port, env=env, **quiet):
-        yield f"http://127.0.0.1:{port}"
-
-
-def make_bucket(endpoint: str | None, region: str = "us-east-1") -> str:
-    import boto3
-
-    name = f"t-{uuid.uuid4().hex[:12]}"
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id=KEY_ID,
-        aws_secret_access_key=SECRET,
-    )
-    kwargs: dict[str, Any] = {}
-    if region != "us-east-1":
-        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    client.create_bucket(Bucket=name, **kwargs)
-    return name
-
-
-@pytest.fixture
-def mock_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto's in-process mock, serving boto3 and s3fs alike."""
-    with aio_mock_aws(monkeypatch):
-        yield
 
 
 BACKENDS = ["file", "memory", "s3-mock", "s3-server", "s3-obstore"]
@@ -115,3 +82,9 @@ def storage_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[
         return open_storage(dsn)
 
     return build
+
+
+def write_then_fail(storage: Storage, key: str, data: bytes) -> None:
+    with storage.open(key, "wb") as f:
+        f.write(data)
+        raise RuntimeError("crash")

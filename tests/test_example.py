@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.servers import ROOT, gunicorn
+from tests.servers import ROOT
+from tests.servers.gunicorn import gunicorn
 
 EXAMPLE = ROOT / "examples" / "flaskr"
 

@@ -19,7 +19,7 @@ from storage_dsn import (
     parse_dsn,
 )
 from storage_dsn.dsn import with_param
-from tests.conftest import KEY_ID, QUOTED_SECRET, SECRET
+from tests.conftest import KEY_ID, QUOTED_SECRET, SECRET, write_then_fail
 
 
 def write_elsewhere(storage: Storage, key: str, data: bytes) -> None:
@@ -40,12 +40,6 @@ def write_elsewhere(storage: Storage, key: str, data: bytes) -> None:
         path.write_bytes(data)
     else:  # memory: one process, one store
         storage.fs.pipe_file(key, data)
-
-
-def write_then_fail(storage: Storage, key: str, data: bytes) -> None:
-    with storage.open(key, "wb") as f:
-        f.write(data)
-        raise RuntimeError("crash")
 
 
 KEYS = ["a.txt", "photos/cat.jpg", "photos/2024/dog one.png", "ü/ñ.txt", "x+y=z?&#~.png"]
@@ -398,26 +392,6 @@ class TestScan:
             assert full.mtime is not None
             assert abs(st.mtime - full.mtime) < 1
         assert [k for k, _ in any_storage.scan("photos/")] == list(any_storage.list("photos/"))
-
-
-class TestLocalFiles:
-    def test_mode_follows_umask(self, tmp_path: Path) -> None:
-        """Written files get open()'s mode (0666 less the umask), readable by a web server."""
-        storage = open_storage(f"file://{tmp_path}/m/")
-        storage.write_bytes("a/b.txt", b"x")
-        mask = os.umask(0o022)
-        os.umask(mask)
-        path = storage.local_path("a/b.txt")
-        assert path is not None
-        assert path.stat().st_mode & 0o777 == 0o666 & ~mask
-
-    def test_no_temp_files_left(self, tmp_path: Path) -> None:
-        """Successful and failed writes leave no temporary file behind."""
-        storage = open_storage(f"file://{tmp_path}/m/")
-        storage.write_bytes("new/dir/a.txt", b"x")
-        with pytest.raises(RuntimeError):
-            write_then_fail(storage, "new/dir/b.txt", b"y")
-        assert sorted(p.name for p in (tmp_path / "m" / "new" / "dir").iterdir()) == ["a.txt"]
 
 
 class TestReading:

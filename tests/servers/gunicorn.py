@@ -1,50 +1,17 @@
-"""Real servers for tests: gunicorn on a free loopback port, and raw HTTP requests."""
+"""Apps under a real gunicorn on a free loopback port, and raw HTTP requests to them."""
 
 from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from . import ROOT, free_port, running
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"server on port {port} did not start") from None
-            time.sleep(0.1)
-
-
-@contextmanager
-def running(argv: list[str], port: int, **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
-    """Start ``argv`` (a server that will listen on ``port``), wait until it accepts
-    connections, and stop it when the block ends."""
-    proc = subprocess.Popen(argv, **popen)
-    try:
-        wait_for_port(port, proc)
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+__all__ = ["gunicorn", "raw_get"]
 
 
 @contextmanager
