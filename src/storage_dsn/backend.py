@@ -17,6 +17,7 @@ import hashlib
 import io
 import mimetypes
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -37,6 +38,8 @@ __all__ = [
     "Stat",
     "file_path",
     "guess_type",
+    "is_temp",
+    "temp_name",
 ]
 
 #: How many requests ``read_many``/``write_many`` keep in flight on async backends.
@@ -44,6 +47,10 @@ DEFAULT_CONCURRENCY = 64
 # Writes up to this size stay in memory and go out as one request (one PUT on S3); a
 # larger write spills to a temporary file and uploads from there.
 SPOOL_BYTES = 8 * 2**20
+#: Backends that publish a write by renaming a temporary file name it
+#: ``.storage-dsn-<16 hex>.tmp`` beside the key: a dot-file, never listed, never served.
+TEMP_PREFIX = ".storage-dsn-"
+TEMP_SUFFIX = ".tmp"
 
 
 @dataclass(frozen=True)
@@ -290,6 +297,17 @@ def file_path(fileobj: object) -> str | None:
     except (AttributeError, OSError, ValueError):
         return None
     return name if at_start and "r" in getattr(fileobj, "mode", "rb") else None
+
+
+def temp_name() -> str:
+    """A fresh temporary file name (no directory), recognisable by :func:`is_temp`."""
+    return f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+
+
+def is_temp(name: str) -> bool:
+    """Whether the last segment of ``name`` is one of :func:`temp_name`'s names."""
+    base = name.rpartition("/")[2]
+    return base.startswith(TEMP_PREFIX) and base.endswith(TEMP_SUFFIX)
 
 
 def guess_type(key: str) -> str | None:

@@ -23,6 +23,8 @@ from ..backend import (
     BufferedAtomicWriter,
     Stat,
     guess_type,
+    is_temp,
+    temp_name,
 )
 
 if TYPE_CHECKING:
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 
     from ..dsn import StorageConfig
 
-__all__ = ["FsspecBackend"]
+__all__ = ["FsspecBackend", "RenamingBackend"]
 
 
 class FsspecBackend(Backend):
@@ -148,7 +150,9 @@ class FsspecBackend(Backend):
         found = self.base.find(top, withdirs=False, detail=True)
         strip = len(self.base._strip_protocol(self._root).rstrip("/")) + 1 if self._root else 0
         items = ((name[strip:], info) for name, info in found.items())
-        return iter(sorted((k, i) for k, i in items if k.startswith(prefix) and k))
+        return iter(
+            sorted((k, i) for k, i in items if k.startswith(prefix) and k and not is_temp(k))
+        )
 
     def read_many(self, keys: Sequence[str]) -> dict[str, bytes]:
         if not getattr(self.base, "async_impl", False):
@@ -199,6 +203,37 @@ class FsspecBackend(Backend):
     def _require_file(self, key: str) -> None:
         if not self.base.isfile(self.path(key)):
             raise FileNotFoundError(key)
+
+
+class RenamingBackend(FsspecBackend):
+    """Publishes each write by uploading to a temporary name beside the key and renaming
+    it over the key: for filesystems whose uploads are visible while they are written
+    (SFTP, FTP), so a reader never sees half an object. Temporary names are hidden from
+    listings (:func:`~storage_dsn.backend.is_temp`)."""
+
+    def _put_bytes(self, path: str, data: bytes, *, exclusive: bool = False) -> None:
+        temp = self._temp_for(path)
+        self.base.pipe_file(temp, data)
+        self._publish(temp, path, exclusive)
+
+    def _put_file(self, local: str, path: str, *, exclusive: bool = False) -> None:
+        temp = self._temp_for(path)
+        self.base.put_file(local, temp)
+        self._publish(temp, path, exclusive)
+
+    def _publish(self, temp: str, path: str, exclusive: bool) -> None:
+        try:
+            self._refuse_existing(path, exclusive)
+            self.base.mv(temp, path)
+        except BaseException:
+            self.base.rm_file(temp)
+            raise
+
+    def _temp_for(self, path: str) -> str:
+        head, _, _ = path.rpartition("/")
+        directory = head or self._root
+        self.base.makedirs(directory, exist_ok=True)
+        return f"{directory}/{temp_name()}"
 
 
 def _mtime(info: Mapping[str, Any]) -> float | None:

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from ..backend import AtomicWriter, Backend, Stat, guess_type
+from ..backend import AtomicWriter, Backend, Stat, guess_type, is_temp, temp_name
 from ..dsn import flag
 from ..errors import InvalidDSNError
 from .base import Scheme
@@ -32,8 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMES", "LocalAtomicWriter", "LocalBackend", "parse_file"]
 
 PARAMS = frozenset({"fsync"})
-TEMP_PREFIX = ".storage-dsn-"
-TEMP_SUFFIX = ".tmp"
 
 
 def parse_file(parts: DSNParts) -> StorageConfig:
@@ -193,7 +190,7 @@ class LocalBackend(Backend):
             key = f"{rel}/{entry.name}" if rel else entry.name
             if entry.is_dir(follow_symlinks=False):
                 yield from self._walk(entry.path, key)
-            elif _is_temp(entry.name):
+            elif is_temp(entry.name):
                 continue
             elif entry.is_file(follow_symlinks=False) or self._link_inside(entry.path):
                 yield key, entry
@@ -218,7 +215,7 @@ class LocalAtomicWriter(AtomicWriter):
         self._exclusive = exclusive
         directory = os.path.dirname(path)
         for _ in range(100):
-            temp = os.path.join(directory, f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}")
+            temp = os.path.join(directory, temp_name())
             try:
                 # 0o666 less the umask, as open() would give: nginx must be able to read it.
                 fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
@@ -256,10 +253,6 @@ class LocalAtomicWriter(AtomicWriter):
 def _inside(path: str, root: str) -> bool:
     """Whether ``path`` is strictly below ``root`` (both real, absolute paths)."""
     return path != root and os.path.commonpath((path, root)) == root
-
-
-def _is_temp(name: str) -> bool:
-    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
 
 
 def _fsync_dir(directory: str) -> None:

@@ -6,12 +6,11 @@ into place, so a reader never sees half a file.
 
 from __future__ import annotations
 
-import secrets
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidDSNError
 from .base import Scheme
-from .generic import FsspecBackend
+from .generic import RenamingBackend
 
 if TYPE_CHECKING:
     from ..dsn import DSNParts, StorageConfig
@@ -34,31 +33,8 @@ def parse_sftp(parts: DSNParts) -> StorageConfig:
     )
 
 
-class SFTPBackend(FsspecBackend):
+class SFTPBackend(RenamingBackend):
     """sshfs, with each write uploaded to a temporary name and renamed over the key."""
-
-    def _put_bytes(self, path: str, data: bytes, *, exclusive: bool = False) -> None:
-        temp = self._temp_for(path)
-        self.base.pipe_file(temp, data)
-        self._publish(temp, path, exclusive)
-
-    def _put_file(self, local: str, path: str, *, exclusive: bool = False) -> None:
-        temp = self._temp_for(path)
-        self.base.put_file(local, temp)
-        self._publish(temp, path, exclusive)
-
-    def _publish(self, temp: str, path: str, exclusive: bool) -> None:
-        try:
-            self._refuse_existing(path, exclusive)
-        except FileExistsError:
-            self.base.rm_file(temp)
-            raise
-        self.base.mv(temp, path)
-
-    @staticmethod
-    def _temp_for(path: str) -> str:
-        head, _, _ = path.rpartition("/")
-        return f"{head}/.storage-dsn-{secrets.token_hex(8)}.tmp"
 
 
 SCHEMES = (
