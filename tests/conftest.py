@@ -26,6 +26,7 @@ __all__ = [
     "make_bucket",
     "mock_s3",
     "moto_server",
+    "write_elsewhere",
     "write_then_fail",
 ]
 
@@ -46,7 +47,48 @@ def _clean_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     storage.clear_cache()
 
 
-BACKENDS = ["file", "memory", "s3-mock", "s3-server", "s3-obstore"]
+def _file(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return f"file://{tmp_path}/media/?url=%2Fmedia%2F"
+
+
+def _memory(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return f"memory://{uuid.uuid4().hex}/media/?url=%2Fmedia%2F"
+
+
+def _s3_mock(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    request.getfixturevalue("mock_s3")
+    bucket = make_bucket(None)
+    # engine=s3fs: the in-process mock answers botocore only, so nothing may switch this
+    # storage to obstore (Storage.for_transfer), which would go to the real AWS.
+    return f"s3://{KEY_ID}:{QUOTED_SECRET}@{bucket}.s3.amazonaws.com/media/?engine=s3fs"
+
+
+def _s3_server(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    endpoint = request.getfixturevalue("moto_server")
+    bucket = make_bucket(endpoint)
+    host = endpoint.removeprefix("http://")
+    return f"s3+http://{KEY_ID}:{QUOTED_SECRET}@{host}/{bucket}/media/"
+
+
+def _s3_obstore(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    # obstore talks HTTP itself: only the moto server can answer it, not mock_aws.
+    return _s3_server(request, tmp_path) + "?engine=obstore"
+
+
+#: The kinds of storage the contract suite runs on, each a fresh empty storage per test:
+#: kind -> the DSN of a new one (its server is started once per session).
+KINDS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
+    "file": _file,
+    "memory": _memory,
+    "s3-mock": _s3_mock,
+    "s3-server": _s3_server,
+    "s3-obstore": _s3_obstore,
+}
+BACKENDS = list(KINDS)
+#: Kinds whose stat() reads the content type the server stored (others guess from the key).
+STORED_TYPES = {"s3-mock", "s3-server", "s3-obstore"}
+#: Kinds whose server checks credentials: kind -> the DSN with a wrong secret.
+WRONG_CREDENTIALS: dict[str, Callable[[str], str]] = {}
 
 
 @pytest.fixture(params=BACKENDS)
@@ -57,33 +99,49 @@ def any_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
 
 @pytest.fixture
 def storage_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Storage]:
-    """Build a fresh storage of a kind (``file``, ``memory``, ``s3-mock``, ``s3-server``,
-    ``s3-obstore``)."""
+    """Build a fresh storage of a kind (see KINDS), with extra query parameters."""
 
     def build(kind: str, query: str = "") -> Storage:
-        if kind == "file":
-            dsn = f"file://{tmp_path}/media/?url=%2Fmedia%2F"
-        elif kind == "memory":
-            dsn = f"memory://{uuid.uuid4().hex}/media/?url=%2Fmedia%2F"
-        elif kind == "s3-mock":
-            request.getfixturevalue("mock_s3")
-            bucket = make_bucket(None)
-            dsn = f"s3://{KEY_ID}:{QUOTED_SECRET}@{bucket}.s3.amazonaws.com/media/"
-        elif kind in ("s3-server", "s3-obstore"):
-            # obstore talks HTTP itself: only the moto server can answer it, not mock_aws.
-            endpoint = request.getfixturevalue("moto_server")
-            bucket = make_bucket(endpoint)
-            host = endpoint.removeprefix("http://")
-            dsn = f"s3+http://{KEY_ID}:{QUOTED_SECRET}@{host}/{bucket}/media/"
-            if kind == "s3-obstore":
-                dsn += "?engine=obstore"
-        else:  # pragma: no cover
-            raise ValueError(kind)
+        dsn = KINDS[kind](request, tmp_path)
         if query:
             dsn += ("&" if "?" in dsn else "?") + query
         return open_storage(dsn)
 
     return build
+
+
+def write_elsewhere(
+    storage: Storage, key: str, data: bytes, content_type: str | None = None
+) -> None:
+    """Write ``key`` the way another program would: not through this storage's objects.
+
+    A key ending in ``/`` writes what other tools leave for a directory (an S3 folder
+    marker, a local directory).
+    """
+    scheme = storage.config.scheme
+    if scheme in ("s3", "s3+http"):
+        import boto3
+
+        from storage_dsn.schemes.s3 import location
+
+        where = location(storage.config)
+        client = boto3.client(
+            "s3", endpoint_url=where.endpoint, region_name=where.region or "us-east-1"
+        )
+        extra = {"ContentType": content_type} if content_type else {}
+        client.put_object(Bucket=where.bucket, Key=f"{where.prefix}/{key}", Body=data, **extra)
+    elif scheme == "file":
+        path = Path(storage.config.root, key)
+        if key.endswith("/"):
+            path.mkdir(parents=True, exist_ok=True)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    elif scheme == "memory":  # one process, one store
+        if not key.endswith("/"):
+            storage.fs.pipe_file(key, data)
+    else:  # pragma: no cover
+        raise NotImplementedError(scheme)
 
 
 def write_then_fail(storage: Storage, key: str, data: bytes) -> None:

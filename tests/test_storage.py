@@ -19,30 +19,24 @@ from storage_dsn import (
     parse_dsn,
 )
 from storage_dsn.dsn import with_param
-from tests.conftest import KEY_ID, QUOTED_SECRET, SECRET, write_then_fail
+from tests.conftest import (
+    KEY_ID,
+    QUOTED_SECRET,
+    SECRET,
+    STORED_TYPES,
+    write_elsewhere,
+    write_then_fail,
+)
 
-
-def write_elsewhere(storage: Storage, key: str, data: bytes) -> None:
-    """Write ``key`` the way another process would: not through this storage's objects."""
-    if storage.config.scheme in ("s3", "s3+http"):
-        import boto3
-
-        from storage_dsn.schemes.s3 import location
-
-        where = location(storage.config)
-        client = boto3.client(
-            "s3", endpoint_url=where.endpoint, region_name=where.region or "us-east-1"
-        )
-        client.put_object(Bucket=where.bucket, Key=f"{where.prefix}/{key}", Body=data)
-    elif storage.config.scheme == "file":
-        path = Path(storage.config.root, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    else:  # memory: one process, one store
-        storage.fs.pipe_file(key, data)
-
-
-KEYS = ["a.txt", "photos/cat.jpg", "photos/2024/dog one.png", "ü/ñ.txt", "x+y=z?&#~.png"]
+KEYS = [
+    "a.txt",
+    "photos/cat.jpg",
+    "photos/2024/dog one.png",
+    "ü/ñ.txt",
+    "x+y=z?&#~.png",
+    "100% pure.txt",
+    "a/b/c/d/deep.txt",
+]
 
 
 class TestReadWrite:
@@ -126,6 +120,20 @@ class TestReadWrite:
                 f.write(data[start : start + 1024 * 1024])
         assert any_storage.read_bytes("large.bin") == data
 
+    def test_multi_block_round_trip(self, any_storage: Storage, tmp_path: Path) -> None:
+        """12 MiB and 3 bytes round-trip through every write path (multipart on S3)."""
+        data = os.urandom(12 * 1024 * 1024 + 3)
+        any_storage.write_bytes("big/bytes.bin", data)
+        source = tmp_path / "upload.bin"
+        source.write_bytes(data)
+        with source.open("rb") as f:
+            any_storage.save("big/file.bin", f)
+        any_storage.save("big/stream.bin", io.BufferedReader(io.BytesIO(data)))  # type: ignore[arg-type]
+        for key in ("big/bytes.bin", "big/file.bin", "big/stream.bin"):
+            assert any_storage.stat(key).size == len(data)
+            with any_storage.open(key, "rb") as f:
+                assert b"".join(iter(lambda: f.read(1024 * 1024), b"")) == data
+
 
 class TestAtomicWrites:
     def test_exception_in_with_keeps_old_content(self, any_storage: Storage) -> None:
@@ -140,6 +148,21 @@ class TestAtomicWrites:
         with pytest.raises(RuntimeError, match="crash"):
             write_then_fail(any_storage, "new.txt", b"x" * 100)
         assert not any_storage.exists("new.txt")
+        assert list(any_storage.list()) == []
+
+    @pytest.mark.parametrize("mode", ["wb", "w", "xb", "x"])
+    def test_exception_in_any_mode_leaves_no_object(self, any_storage: Storage, mode: str) -> None:
+        """Binary or text, create or replace: a with block left by an exception stores
+        nothing (a text wrapper's close must not commit)."""
+
+        def crash() -> None:
+            with any_storage.open("t.txt", mode) as f:
+                f.write(b"half" if "b" in mode else "half")
+                raise RuntimeError("crash")
+
+        with pytest.raises(RuntimeError):
+            crash()
+        assert not any_storage.exists("t.txt")
         assert list(any_storage.list()) == []
 
     def test_unclosed_writer_publishes_nothing(self, any_storage: Storage) -> None:
@@ -177,6 +200,31 @@ class TestMetadata:
         if any_storage.config.protocol == "s3":
             assert st.etag is not None
             assert len(st.etag) == 32
+
+    def test_content_type_on_every_upload_path(self, any_storage: Storage, tmp_path: Path) -> None:
+        """Every way of writing stores the type guessed from the key, read back by stat()."""
+        source = tmp_path / "pic.png"
+        source.write_bytes(b"\x89PNG" + b"x" * 100)
+        any_storage.write_bytes("t/bytes.png", b"\x89PNG")
+        any_storage.save("t/stream.png", io.BytesIO(b"\x89PNG"))
+        with source.open("rb") as f:
+            any_storage.save("t/file.png", f)
+        with any_storage.open("t/open.png", "wb") as out:
+            out.write(b"\x89PNG")
+        any_storage.write_many({"t/many.png": b"\x89PNG"})
+        keys = ["t/bytes.png", "t/file.png", "t/many.png", "t/open.png", "t/stream.png"]
+        assert list(any_storage.list("t/")) == keys
+        assert {k: any_storage.stat(k).content_type for k in keys} == dict.fromkeys(
+            keys, "image/png"
+        )
+
+    def test_stored_content_type_is_read_back(self, any_storage: Storage, request: Any) -> None:
+        """Where the server keeps a type, stat() reports it, not a guess from the key."""
+        write_elsewhere(any_storage, "odd.png", b"x", content_type="application/x-odd")
+        kind = request.node.callspec.params["any_storage"]
+        expected = "application/x-odd" if kind in STORED_TYPES else "image/png"
+        assert any_storage.stat("odd.png").content_type == expected
+        assert dict(any_storage.scan())["odd.png"].size == 1
 
     def test_delete(self, any_storage: Storage) -> None:
         """delete() removes the object; deleting a missing key is FileNotFoundError."""
@@ -223,6 +271,16 @@ class TestListing:
         assert any_storage.read_bytes("d/new.txt") == b"new"
         assert list(any_storage.list()) == ["d/new.txt", "d/old.txt"]
 
+    def test_markers_and_temp_names_hidden(self, any_storage: Storage) -> None:
+        """Directory markers other tools leave, and temporary names, are never keys."""
+        any_storage.write_bytes("d/real.txt", b"x")
+        write_elsewhere(any_storage, "d/", b"")
+        write_elsewhere(any_storage, "empty/", b"")
+        write_elsewhere(any_storage, "d/.storage-dsn-0123456789abcdef.tmp", b"half")
+        assert list(any_storage.list()) == ["d/real.txt"]
+        assert [k for k, _ in any_storage.scan()] == ["d/real.txt"]
+        assert list(any_storage.list("d/")) == ["d/real.txt"]
+
     def test_empty(self, any_storage: Storage) -> None:
         """An empty (or not yet created) storage lists nothing."""
         assert list(any_storage.list()) == []
@@ -231,7 +289,7 @@ class TestListing:
 class TestMany:
     def test_write_many_read_many(self, any_storage: Storage) -> None:
         """write_many stores every pair; read_many returns them all by key."""
-        items = {f"many/{i:03}.bin": os.urandom(64 + i) for i in range(150)}
+        items = {f"many/{i:03}.bin": os.urandom(64 + i) for i in range(200)}
         any_storage.write_many(items)
         assert any_storage.read_many(items) == items
         assert list(any_storage.list("many/")) == sorted(items)

@@ -38,6 +38,7 @@ __all__ = [
     "Stat",
     "file_path",
     "guess_type",
+    "is_listable",
     "is_temp",
     "temp_name",
 ]
@@ -308,6 +309,12 @@ def is_temp(name: str) -> bool:
     """Whether the last segment of ``name`` is one of :func:`temp_name`'s names."""
     base = name.rpartition("/")[2]
     return base.startswith(TEMP_PREFIX) and base.endswith(TEMP_SUFFIX)
+
+
+def is_listable(name: str) -> bool:
+    """Whether a name a backend lists is a key: not empty, not a directory marker that
+    other tools leave (``photos/``), not one of our temporary names."""
+    return bool(name) and not name.endswith("/") and not is_temp(name)
 
 
 def guess_type(key: str) -> str | None:

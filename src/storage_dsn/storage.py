@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
-from .backend import Backend, Stat
+from .backend import AtomicWriter, Backend, Stat
 from .dsn import StorageConfig
 from .errors import ConfigurationError
 from .keys import validate_key, validate_prefix
@@ -146,6 +146,8 @@ class Storage:
             raise ValueError(f"mode must be 'rb', 'wb', 'xb', 'r', 'w' or 'x', not {mode!r}")
         if "b" in mode:
             return raw
+        if isinstance(raw, AtomicWriter):
+            return _AtomicText(raw)
         return io.TextIOWrapper(raw, encoding="utf-8")
 
     def read_bytes(self, key: str) -> bytes:
@@ -224,6 +226,32 @@ class Storage:
         if dsn is None:
             return self
         return open_storage(dsn, environ=self._environ)
+
+
+class _AtomicText(io.TextIOWrapper):
+    """Text over an atomic writer, as atomic: leaving a ``with`` block by an exception, or
+    dropping the file unclosed, discards the write (a plain TextIOWrapper's close would
+    commit it)."""
+
+    def __init__(self, writer: AtomicWriter) -> None:
+        super().__init__(cast("IO[bytes]", writer), encoding="utf-8")
+        self._writer = writer
+        self._abandoned = False
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._abandon()
+
+    def __del__(self) -> None:
+        if not self._abandoned and not self.closed:
+            self._abandon()
+
+    def _abandon(self) -> None:
+        self._abandoned = True
+        self.detach()  # hands the writer back (flushing pending text into it) unclosed
+        self._writer.discard()
 
 
 def make_resolver(

@@ -23,7 +23,7 @@ from ..backend import (
     BufferedAtomicWriter,
     Stat,
     guess_type,
-    is_temp,
+    is_listable,
     temp_name,
 )
 
@@ -150,9 +150,7 @@ class FsspecBackend(Backend):
         found = self.base.find(top, withdirs=False, detail=True)
         strip = len(self.base._strip_protocol(self._root).rstrip("/")) + 1 if self._root else 0
         items = ((name[strip:], info) for name, info in found.items())
-        return iter(
-            sorted((k, i) for k, i in items if k.startswith(prefix) and k and not is_temp(k))
-        )
+        return iter(sorted((k, i) for k, i in items if k.startswith(prefix) and is_listable(k)))
 
     def read_many(self, keys: Sequence[str]) -> dict[str, bytes]:
         if not getattr(self.base, "async_impl", False):

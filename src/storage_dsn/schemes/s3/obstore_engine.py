@@ -24,6 +24,7 @@ from ...backend import (
     Stat,
     file_path,
     guess_type,
+    is_listable,
 )
 from .location import credentials, location
 from .s3fs_engine import etag_md5
@@ -182,7 +183,16 @@ class ObstoreBackend(Backend):
         obstore.delete(self.store, key)
 
     def stat(self, key: str) -> Stat:
-        return _stat(key, self._head(key))
+        import obstore
+
+        # A head-only GET: one HEAD request, like obstore.head, but its result carries the
+        # stored attributes (Content-Type), which obstore.head's metadata lacks.
+        try:
+            result = obstore.get(self.store, key, options={"head": True})
+        except FileNotFoundError:
+            raise FileNotFoundError(key) from None
+        content_type = result.attributes.get("Content-Type")
+        return _stat(key, result.meta, str(content_type) if content_type else None)
 
     def _head(self, key: str) -> Mapping[str, Any]:
         import obstore
@@ -200,13 +210,24 @@ class ObstoreBackend(Backend):
         import obstore
 
         directory = prefix.rpartition("/")[0]
-        found = [
-            (meta["path"], meta)
+        found = {
+            meta["path"]: meta
             for batch in obstore.list(self.store, prefix=directory or None)
             for meta in batch
             if meta["path"].startswith(prefix)
-        ]
-        return iter(sorted((key, _stat(key, meta)) for key, meta in found))
+            and is_listable(meta["path"])
+            and (meta["size"] or self._is_object(meta["path"]))
+        }
+        return iter(sorted((key, _stat(key, meta)) for key, meta in found.items()))
+
+    def _is_object(self, key: str) -> bool:
+        # object_store lists a folder marker ("photos/", left by other tools) as "photos",
+        # an empty object no GET can read. Only empty entries can be markers; ask for them.
+        try:
+            self._head(key)
+        except FileNotFoundError:
+            return False
+        return True
 
     def read_many(self, keys: Sequence[str]) -> dict[str, bytes]:
         import obstore
@@ -294,14 +315,14 @@ def _attributes(key: str) -> dict[str, str]:
     return {"Content-Type": content_type} if content_type else {}
 
 
-def _stat(key: str, meta: Mapping[str, Any]) -> Stat:
+def _stat(key: str, meta: Mapping[str, Any], content_type: str | None = None) -> Stat:
     modified = meta.get("last_modified")
     etag = meta.get("e_tag")
     return Stat(
         size=int(meta["size"]),
         mtime=modified.timestamp() if modified is not None else None,
         etag=str(etag).strip('"') if etag else None,
-        content_type=guess_type(key),
+        content_type=content_type or guess_type(key),
     )
 
 
