@@ -75,7 +75,7 @@ def bench(session: nox.Session) -> None:
         "moto[s3,server]",
         "matplotlib",
     )
-    session.run("python", "benchmarks/run.py", *session.posargs)
+    session.run("python", "-m", "benchmarks", *session.posargs)
 
 
 def _debian_tools(session: nox.Session, **commands: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness import RESULTS, Report
+from .harness import RESULTS, Report
 
 ROOT = Path(__file__).parent.parent
 

@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from harness import Report
+from .harness import Report
 
 SMALL, COUNT = 4 * 1024, 1000
 LARGE, CHUNK = 256 * 1024 * 1024, 1024 * 1024

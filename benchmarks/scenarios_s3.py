@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import Report
-from scenarios_sync import KEY, SECRET, client, moto_server
+from .harness import Report
+from .scenarios_sync import KEY, SECRET, client, moto_server
 
 
 @dataclass

@@ -23,10 +23,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from harness import Ratio, Report
+from tests.servers import ROOT, free_port, running
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+from .harness import Ratio, Report
+
 TOOLS = ["ours", "whitenoise", "send_from_directory"]
 # With two cores or more, the server's workers get core 1 and wrk core 0, so the server
 # (not a client competing with it for CPU) is what is measured.
@@ -67,9 +67,6 @@ http {{
 @contextmanager
 def nginx(media: str) -> Iterator[tuple[str, int]]:
     """nginx serving the same files with sendfile: the ceiling, not a peer."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from servers import free_port, running
-
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp, "nginx.conf")
@@ -80,17 +77,16 @@ def nginx(media: str) -> Iterator[tuple[str, int]]:
 
 @contextmanager
 def serve(kind: str, media: str) -> Iterator[tuple[str, int]]:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from servers import free_port, running
-
     port = free_port()
     argv = [
         *SERVER_CPUS,
         *(sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "sync"),
-        *("--bind", f"127.0.0.1:{port}", "--log-level", "warning", "serving_apps:app"),
+        *("--bind", f"127.0.0.1:{port}", "--log-level", "warning", "benchmarks.serving_apps:app"),
     ]
-    env = {**os.environ, "BENCH_APP": kind, "BENCH_MEDIA": media}
-    with running(argv, port, cwd=HERE, env=env) as proc:
+    # The workers import the app as part of this package, from the repository's root.
+    pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "BENCH_APP": kind, "BENCH_MEDIA": media, "PYTHONPATH": pythonpath}
+    with running(argv, port, cwd=ROOT, env=env) as proc:
         yield f"http://127.0.0.1:{port}", proc.pid
 
 

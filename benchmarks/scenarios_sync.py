@@ -25,9 +25,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness import Ratio, Report
+from tests.servers import free_port, running
 
-ROOT = Path(__file__).resolve().parent.parent
+from .harness import Ratio, Report
+
 KEY, SECRET = "BENCHKEY", "bench/secret+value"
 PINNED = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
 SERVER = ["taskset", "-c", "1"] if PINNED else []
@@ -37,9 +38,6 @@ CLIENT = ["taskset", "-c", "0"] if PINNED else []
 @contextmanager
 def moto_server() -> Iterator[str]:
     """A moto server in its own process (on core 1 when pinned); yields its endpoint."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from servers import free_port, running
-
     port = free_port()
     argv = [*SERVER, sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     with running(argv, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from harness import Report
+from .harness import Report
 
 KEY = "photos/2026/a b/ü.jpg"  # needs percent-encoding: the contract's example
 ASCII_KEY = "photos/2026/cat-0042.jpg"  # what secure_filename-style uploads produce

@@ -1,7 +1,8 @@
 """Run the benchmarks side by side with the tools users pick instead.
 
-``nox -s bench`` runs everything; ``nox -s bench -- --quick`` runs every scenario with small
-counts. Results go to ``benchmarks/results/latest.json`` (with the machine and every
+``python -m benchmarks`` (from the repository root) is the command line; ``nox -s bench``
+installs what it needs and runs everything, ``nox -s bench -- --quick`` every scenario with
+small counts. Results go to ``benchmarks/results/latest.json`` (with the machine and every
 library version), ``BENCHMARKS.md`` and PNG charts under ``benchmarks/results/``.
 """
 
@@ -9,21 +10,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from harness import Report, machine_info, tool_versions, versions
-from report import write_markdown
-from scenarios_local import run_local
-from scenarios_s3 import run_s3_large, run_s3_latency, run_s3_small
-from scenarios_serving import run_serving
-from scenarios_sync import run_sync
-from scenarios_urls import run_parse, run_urls
+from .harness import Report, machine_info, tool_versions, versions
+from .report import write_markdown
+from .scenarios_local import run_local
+from .scenarios_s3 import run_s3_large, run_s3_latency, run_s3_small
+from .scenarios_serving import run_serving
+from .scenarios_sync import run_sync
+from .scenarios_urls import run_parse, run_urls
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
     parser.add_argument("--only", nargs="*", help="run only these scenario groups")
     parser.add_argument(
