@@ -16,6 +16,7 @@ from storage_dsn import Storage, open_storage, registry, storage
 from tests.apps import app
 from tests.servers.ftp import ftp_server
 from tests.servers.moto import KEY_ID, QUOTED_SECRET, SECRET, make_bucket, mock_s3, moto_server
+from tests.servers.seaweedfs import seaweedfs
 
 __all__ = [
     "KEY_ID",
@@ -26,6 +27,7 @@ __all__ = [
     "make_bucket",
     "mock_s3",
     "moto_server",
+    "seaweedfs",
     "write_elsewhere",
     "write_then_fail",
 ]
@@ -75,6 +77,15 @@ def _s3_obstore(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return _s3_server(request, tmp_path) + "?engine=obstore"
 
 
+def _s3_seaweedfs(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    server = request.getfixturevalue("seaweedfs")
+    return f"s3+http://{KEY_ID}:{QUOTED_SECRET}@{server.host}/{server.new_prefix()}/media/"
+
+
+def _s3_seaweedfs_obstore(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return _s3_seaweedfs(request, tmp_path) + "?engine=obstore"
+
+
 #: The kinds of storage the contract suite runs on, each a fresh empty storage per test:
 #: kind -> the DSN of a new one (its server is started once per session).
 KINDS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
@@ -83,12 +94,23 @@ KINDS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
     "s3-mock": _s3_mock,
     "s3-server": _s3_server,
     "s3-obstore": _s3_obstore,
+    "s3-seaweedfs": _s3_seaweedfs,
+    "s3-seaweedfs-obstore": _s3_seaweedfs_obstore,
 }
 BACKENDS = list(KINDS)
 #: Kinds whose stat() reads the content type the server stored (others guess from the key).
-STORED_TYPES = {"s3-mock", "s3-server", "s3-obstore"}
+STORED_TYPES = {"s3-mock", "s3-server", "s3-obstore", "s3-seaweedfs", "s3-seaweedfs-obstore"}
+
+
+def _wrong_s3_secret(dsn: str) -> str:
+    return dsn.replace(f"{KEY_ID}:{QUOTED_SECRET}@", f"{KEY_ID}:{QUOTED_SECRET}x@")
+
+
 #: Kinds whose server checks credentials: kind -> the DSN with a wrong secret.
-WRONG_CREDENTIALS: dict[str, Callable[[str], str]] = {}
+WRONG_CREDENTIALS: dict[str, Callable[[str], str]] = {
+    "s3-seaweedfs": _wrong_s3_secret,
+    "s3-seaweedfs-obstore": _wrong_s3_secret,
+}
 
 
 @pytest.fixture(params=BACKENDS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,13 @@ from storage_dsn import (
     open_storage,
     parse_dsn,
 )
-from storage_dsn.dsn import with_param
+from storage_dsn.dsn import secret_values, with_param
 from tests.conftest import (
     KEY_ID,
     QUOTED_SECRET,
     SECRET,
     STORED_TYPES,
+    WRONG_CREDENTIALS,
     write_elsewhere,
     write_then_fail,
 )
@@ -494,3 +496,26 @@ def test_obstore_uploads_carry_sha256(storage_factory: Any, tmp_path: Path) -> N
     )
     assert head["ChecksumSHA256"]
     assert storage.read_bytes("up.bin") == data
+
+
+@pytest.mark.parametrize("kind", sorted(WRONG_CREDENTIALS))
+@pytest.mark.parametrize("op", ["write_bytes", "read_bytes", "list"])
+def test_wrong_credentials(storage_factory: Any, kind: str, op: str) -> None:
+    """A wrong secret is a PermissionError: one readable line, no secret anywhere in it."""
+    good = storage_factory(kind)
+    good.write_bytes("a.txt", b"x")
+    bad = open_storage(WRONG_CREDENTIALS[kind](good.config.to_dsn()))
+    calls = {
+        "write_bytes": lambda: bad.write_bytes("a.txt", b"y"),
+        "read_bytes": lambda: bad.read_bytes("a.txt"),
+        "list": lambda: list(bad.list()),
+    }
+    with pytest.raises(PermissionError) as info:
+        calls[op]()
+    message = str(info.value)
+    assert "\n" not in message
+    assert len(message) < 300
+    shown = message + repr(info.value) + "".join(traceback.format_exception(info.value))
+    for secret in secret_values(bad.config):
+        assert secret not in shown
+    assert good.read_bytes("a.txt") == b"x"

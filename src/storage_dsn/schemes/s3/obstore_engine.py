@@ -9,10 +9,13 @@ translates them. ``Storage.fs`` is obstore's own fsspec adapter, rooted like the
 from __future__ import annotations
 
 import asyncio
+import errno
+import functools
 import io
 import os
+import re
 import threading
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar
 
@@ -41,6 +44,66 @@ T = TypeVar("T")
 UPLOAD_CHUNK = 8 * 1024 * 1024
 SINGLE_PUT = 64 * 1024 * 1024
 STREAM_CHUNK = 1024 * 1024
+
+
+# obstore's exceptions by name: the OSError each one is, and its errno.
+_ERRORS: dict[str, tuple[type[OSError], int]] = {
+    "NotFoundError": (FileNotFoundError, errno.ENOENT),
+    "PermissionDeniedError": (PermissionError, errno.EACCES),
+    "UnauthenticatedError": (PermissionError, errno.EACCES),
+    "AlreadyExistsError": (FileExistsError, errno.EEXIST),
+}
+_METHOD = re.compile(r"Error performing (\w+) ")
+_STATUS = re.compile(r"status code: (\d{3}[^:]*)")
+_S3_CODE = re.compile(r"<Code>([^<]{1,64})</Code>")
+
+
+def _oserror(key: str, exc: BaseException) -> OSError:
+    """``exc`` from obstore as the OSError it is: one line with the HTTP method, status
+    and S3 error code (obstore's own message is its whole Rust debug chain)."""
+    text = str(exc)
+    cls, code = _ERRORS.get(type(exc).__name__, (OSError, errno.EIO))
+    status, s3_code = _STATUS.search(text), _S3_CODE.search(text)
+    if status:
+        summary = status.group(1).strip()
+        if cls is OSError and summary[:3] in ("401", "403"):
+            cls, code = PermissionError, errno.EACCES
+        if s3_code:
+            summary += f" ({s3_code.group(1)})"
+        method = _METHOD.search(text)
+        if method:
+            summary += f" on {method.group(1)}"
+    else:
+        summary = text.splitlines()[0][:200] if text else type(exc).__name__
+        lowered = text.lower()
+        if cls is OSError and "timed out" in lowered:
+            cls, code = TimeoutError, errno.ETIMEDOUT
+        elif cls is OSError and ("connect" in lowered or "connection" in lowered):
+            cls, code = ConnectionError, errno.ECONNREFUSED
+    return cls(code, summary, key)
+
+
+@contextmanager
+def _obstore_errors(key: str) -> Iterator[None]:
+    from obstore.exceptions import BaseError
+
+    try:
+        yield
+    except (FileNotFoundError, FileExistsError):
+        raise
+    except BaseError as exc:
+        raise _oserror(key, exc) from None
+
+
+def _translating(method: Callable[..., T]) -> Callable[..., T]:
+    """Run a backend method with obstore's errors translated (see :func:`_oserror`)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Backend, what: object, *args: Any, **kwargs: Any) -> T:
+        with _obstore_errors(what if isinstance(what, str) else ""):
+            return method(self, what, *args, **kwargs)
+
+    return wrapper
 
 
 class ObstoreBackend(Backend):
@@ -113,6 +176,7 @@ class ObstoreBackend(Backend):
 
     # -- objects ------------------------------------------------------------------------
 
+    @_translating
     def open_read(self, key: str) -> BinaryIO:
         size = int(self._head(key)["size"])
         return io.BufferedReader(_StreamReader(self.store, key, size), 1024 * 1024)
@@ -123,6 +187,7 @@ class ObstoreBackend(Backend):
             commit_file=lambda local: self._put_path(key, local, exclusive=exclusive),
         )
 
+    @_translating
     def save(self, key: str, fileobj: BinaryIO, *, exclusive: bool = False) -> None:
         path = file_path(fileobj)
         if path is None:
@@ -132,14 +197,17 @@ class ObstoreBackend(Backend):
             # completes, so this is as atomic as the spooled path, without the copy.
             self._put_path(key, path, exclusive=exclusive)
 
+    @_translating
     def read_bytes(self, key: str) -> bytes:
         import obstore
 
         return bytes(obstore.get(self.store, key).bytes())
 
+    @_translating
     def write_bytes(self, key: str, data: bytes) -> None:
         self._put(key, bytes(data))
 
+    @_translating
     def _put(self, key: str, data: bytes, *, exclusive: bool = False) -> None:
         import obstore
 
@@ -153,6 +221,7 @@ class ObstoreBackend(Backend):
                 mode=mode,
             )
 
+    @_translating
     def _put_path(self, key: str, local: str, *, exclusive: bool = False) -> None:
         from pathlib import Path
 
@@ -176,12 +245,14 @@ class ObstoreBackend(Backend):
     def md5(self, key: str, stat: Stat) -> str:
         return etag_md5(stat) or super().md5(key, stat)
 
+    @_translating
     def delete(self, key: str) -> None:
         import obstore
 
         self._head(key)  # S3 deletes are silent about missing keys; the contract is not
         obstore.delete(self.store, key)
 
+    @_translating
     def stat(self, key: str) -> Stat:
         import obstore
 
@@ -206,6 +277,7 @@ class ObstoreBackend(Backend):
     def list(self, prefix: str) -> Iterator[str]:
         return (key for key, _ in self.scan(prefix))
 
+    @_translating
     def scan(self, prefix: str) -> Iterator[tuple[str, Stat]]:
         import obstore
 
@@ -229,6 +301,7 @@ class ObstoreBackend(Backend):
             return False
         return True
 
+    @_translating
     def read_many(self, keys: Sequence[str]) -> dict[str, bytes]:
         import obstore
 
@@ -241,6 +314,7 @@ class ObstoreBackend(Backend):
 
         return dict(zip(keys, _run(_bounded([one(k) for k in keys])), strict=True))
 
+    @_translating
     def write_many(self, items: Mapping[str, bytes]) -> None:
         import obstore
 
@@ -275,6 +349,10 @@ class _StreamReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
+        with _obstore_errors(self._key):
+            return self._readinto(buffer)
+
+    def _readinto(self, buffer: Any) -> int:
         if self._pos >= self._size:
             return 0
         if not self._pending:

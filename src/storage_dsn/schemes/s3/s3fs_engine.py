@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import MappingProxyType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 from ...backend import Stat, file_path, guess_type
 from ..generic import FsspecBackend
@@ -59,12 +61,12 @@ class S3Backend(FsspecBackend):
     # completion of a multipart upload: the object is created only if there is none.
 
     def _put_bytes(self, path: str, data: bytes, *, exclusive: bool = False) -> None:
-        mode = "create" if exclusive else "overwrite"
-        self.base.pipe_file(path, data, mode=mode, **self._upload_kwargs(path))
+        with _create_mode(path, exclusive) as mode:
+            self.base.pipe_file(path, data, mode=mode, **self._upload_kwargs(path))
 
     def _put_file(self, local: str, path: str, *, exclusive: bool = False) -> None:
-        mode = "create" if exclusive else "overwrite"
-        self.base.put_file(local, path, mode=mode, **self._upload_kwargs(path))
+        with _create_mode(path, exclusive) as mode:
+            self.base.put_file(local, path, mode=mode, **self._upload_kwargs(path))
 
     async def _put_bytes_async(self, path: str, data: bytes) -> None:
         fs: Any = self.base
@@ -86,3 +88,34 @@ class S3Backend(FsspecBackend):
 def etag_md5(stat: Stat) -> str | None:
     """The object's MD5 when its ETag is one (a single-part upload without SSE-KMS)."""
     return stat.etag if stat.etag and _PLAIN_MD5.match(stat.etag) else None
+
+
+@contextmanager
+def _create_mode(path: str, exclusive: bool) -> Iterator[Literal["create", "overwrite"]]:
+    """s3fs's put mode; a refused conditional create becomes FileExistsError.
+
+    s3fs recognises S3's refusal by the ``<Condition>`` element of the 412 body; servers
+    that leave it out (SeaweedFS) reach us as ``OSError(EINVAL)``. The S3 error code is the
+    same everywhere: decide by it.
+    """
+    if not exclusive:
+        yield "overwrite"
+        return
+    try:
+        yield "create"
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if _error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
+            raise FileExistsError(path) from None
+        raise
+
+
+def _error_code(exc: BaseException) -> str | None:
+    """The S3 error code behind an exception s3fs translated, if any."""
+    cause = exc.__cause__ or exc.__context__
+    response = getattr(cause, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code else None
+    return None

