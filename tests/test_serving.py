@@ -407,3 +407,71 @@ class TestOverTheWire:
         r = request(server, "DELETE", "/media/big.bin", {})
         assert r.status == 405
         assert r.getheader("Allow") == "GET, HEAD"
+
+
+@pytest.fixture(scope="module")
+def hostile_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """gunicorn (2 workers) serving a root that tests may change under it."""
+    tmp = tmp_path_factory.mktemp("hostile")
+    (tmp / "secret.txt").write_bytes(OUTSIDE)
+    root = tmp / "media"
+    root.mkdir()
+    (root / "plain.txt").write_bytes(b"plain")
+    env = {"MEDIA_TEST_DSN": f"file://{root}/?url=%2Fmedia%2F", "MEDIA_TEST_INSTANCE": str(tmp)}
+    with gunicorn("tests.gunicorn_app:app", env, workers=2) as base:
+        yield base, root
+
+
+def test_symlink_swap_race_leaks_nothing(hostile_root: tuple[str, Path]) -> None:
+    """A file swapped for a symlink out of the root, in a loop, while clients fetch it:
+    every response is the inside file or a 404, never a byte of the outside one."""
+    import threading
+
+    base, root = hostile_root
+    target, inside = root / "race.txt", b"inside, safe"
+    stop = threading.Event()
+
+    def attacker() -> None:
+        while not stop.is_set():
+            (root / "race.new").write_bytes(inside)
+            os.replace(root / "race.new", target)
+            os.symlink(root.parent / "secret.txt", root / "race.link")
+            os.replace(root / "race.link", target)
+
+    statuses: list[int] = []
+    wrong: list[tuple[int, bytes]] = []
+
+    def client() -> None:
+        conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=10)
+        while not stop.is_set():
+            conn.request("GET", "/media/race.txt")
+            response = conn.getresponse()
+            body = response.read()
+            statuses.append(response.status)
+            if OUTSIDE in body or (response.status != 404 and body != inside):
+                wrong.append((response.status, body[:80]))
+        conn.close()
+
+    threads = [threading.Thread(target=attacker)] + [
+        threading.Thread(target=client) for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    time.sleep(3)  # bounded: the race runs for three seconds
+    stop.set()
+    for t in threads:
+        t.join(timeout=15)
+    assert wrong == []
+    assert statuses.count(200) > 0  # both states were seen
+    assert statuses.count(404) > 0
+
+
+def test_fifos_do_not_hang_workers(hostile_root: tuple[str, Path]) -> None:
+    """Requests for FIFOs in the root are 404 at once; the workers keep answering."""
+    base, root = hostile_root
+    for i in range(16):
+        os.mkfifo(root / f"pipe{i}.jpg")
+    for i in range(16):
+        assert raw_get(base, f"/media/pipe{i}.jpg")[0] == 404
+    answered = [raw_get(base, "/media/plain.txt")[2] for _ in range(20)]
+    assert answered == [b"plain"] * 20

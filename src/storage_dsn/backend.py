@@ -253,6 +253,14 @@ class Backend:
         for key, data in items.items():
             self.write_bytes(key, data)
 
+    def check_key(self, key: str) -> None:
+        """Raise :class:`~storage_dsn.InvalidKeyError` for a valid key that this backend
+        cannot hold (a file name longer than the file system allows); no I/O.
+
+        Every key is at most 1024 UTF-8 bytes (:mod:`storage_dsn.keys`), S3's limit; by
+        default a backend holds all of them.
+        """
+
     def local_path(self, key: str) -> Path | None:
         """The path of ``key`` on this machine's disk, or ``None`` (see :attr:`files`)."""
         return None

@@ -53,6 +53,9 @@ __all__ = ["EXTENSION_KEY", "Media", "MediaState"]
 
 EXTENSION_KEY = "storage_dsn"
 DEFAULT_PREFIX = "/media/"
+#: Longest name an upload keeps (extension included): room for the collision suffix, and
+#: far below the 255 bytes a local file name may have.
+MAX_UPLOAD_NAME = 128
 
 
 class MediaState:
@@ -210,6 +213,12 @@ def _safe_name(filename: str | None, mimetype: str | None) -> str:
     if not name or name.startswith("."):
         ext = mimetypes.guess_extension(mimetype or "") or ""
         name = f"upload{ext}"
+    if len(name) > MAX_UPLOAD_NAME:  # secure_filename's names are ASCII: chars are bytes
+        stem, dot, ext = name.rpartition(".")
+        if not dot or len(ext) > 16:
+            stem, ext = name, ""
+        keep = MAX_UPLOAD_NAME - len(ext) - len(dot)
+        name = f"{stem[:keep]}{dot}{ext}" if ext else name[:MAX_UPLOAD_NAME]
     return name
 
 

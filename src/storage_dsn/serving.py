@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import mimetypes
 import os
-import stat as stat_module
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
@@ -135,13 +134,10 @@ class MediaServer:
     def _local_file(self, key: str) -> _File | None:
         assert self._local is not None
         try:
-            fd = self._local.open_file(key)
-        except (OSError, ValueError):  # missing, outside the root, too long, a directory...
+            fd = self._local.open_file(key)  # a regular file inside the root, or nothing
+        except (OSError, ValueError):  # missing, outside the root, too long, a FIFO...
             return None
         st = os.fstat(fd)  # of the file we hold open: no race with a rename in between
-        if not stat_module.S_ISREG(st.st_mode):
-            os.close(fd)
-            return None
         return _File(
             size=st.st_size,
             mtime=st.st_mtime,

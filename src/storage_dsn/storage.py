@@ -114,6 +114,12 @@ class Storage:
                 backend = self._backend
         return backend
 
+    def _checked(self, key: str) -> str:
+        """``key``, validated, and one this storage's backend can hold (else
+        :class:`InvalidKeyError`, before any I/O)."""
+        self.backend.check_key(validate_key(key))
+        return key
+
     @property
     def fs(self) -> AbstractFileSystem:
         """An fsspec filesystem rooted at ``config.root``: keys are relative paths."""
@@ -135,7 +141,7 @@ class Storage:
         replaces an object: closing raises :class:`FileExistsError` if ``key`` exists then
         (not at open, as a local ``open()`` would, since the object appears only at close).
         """
-        validate_key(key)
+        self._checked(key)
         raw: IO[Any]
         if mode in ("rb", "r"):
             raw = self.backend.open_read(key)
@@ -152,11 +158,11 @@ class Storage:
 
     def read_bytes(self, key: str) -> bytes:
         """The whole content of ``key``."""
-        return self.backend.read_bytes(validate_key(key))
+        return self.backend.read_bytes(self._checked(key))
 
     def write_bytes(self, key: str, data: bytes) -> None:
         """Store ``data`` as ``key``, atomically."""
-        self.backend.write_bytes(validate_key(key), data)
+        self.backend.write_bytes(self._checked(key), data)
 
     def save(self, key: str, fileobj: BinaryIO | IO[bytes], *, overwrite: bool = True) -> str:
         """Stream a readable binary file object into ``key``, atomically; return the key.
@@ -166,7 +172,7 @@ class Storage:
         a lock) and on S3 (a conditional write, ``If-None-Match: *``), so of two
         concurrent saves to one key exactly one wins; other backends check first.
         """
-        validate_key(key)
+        self._checked(key)
         try:
             self.backend.save(key, fileobj, exclusive=not overwrite)  # type: ignore[arg-type]
         except FileExistsError:
@@ -177,15 +183,15 @@ class Storage:
 
     def exists(self, key: str) -> bool:
         """Whether an object named ``key`` exists (a directory is not one)."""
-        return self.backend.exists(validate_key(key))
+        return self.backend.exists(self._checked(key))
 
     def delete(self, key: str) -> None:
         """Delete ``key``; :class:`FileNotFoundError` if there is none."""
-        self.backend.delete(validate_key(key))
+        self.backend.delete(self._checked(key))
 
     def stat(self, key: str) -> Stat:
         """Size, modification time, ETag and content type of ``key``."""
-        return self.backend.stat(validate_key(key))
+        return self.backend.stat(self._checked(key))
 
     def list(self, prefix: str = "") -> Iterator[str]:
         """The keys that start with ``prefix``, recursively, sorted."""
@@ -201,18 +207,18 @@ class Storage:
 
     def read_many(self, keys: Iterable[str]) -> dict[str, bytes]:
         """The content of each key, fetched concurrently on async backends (S3)."""
-        wanted = [validate_key(k) for k in keys]
+        wanted = [self._checked(k) for k in keys]
         return self.backend.read_many(wanted)
 
     def write_many(self, items: Mapping[str, bytes]) -> None:
         """Store each ``key: data`` pair, concurrently on async backends; each write atomic."""
         for key in items:
-            validate_key(key)
+            self._checked(key)
         self.backend.write_many(items)
 
     def local_path(self, key: str) -> Path | None:
         """The local path of ``key`` for ``file`` storages, ``None`` elsewhere."""
-        return self.backend.local_path(validate_key(key))
+        return self.backend.local_path(self._checked(key))
 
     def for_transfer(self) -> Storage:
         """The storage to move many or large objects through: the same objects, by the

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from ..backend import AtomicWriter, Backend, Stat, guess_type, is_temp, temp_name
 from ..dsn import flag
-from ..errors import InvalidDSNError
+from ..errors import InvalidDSNError, InvalidKeyError
 from .base import Scheme
 
 if TYPE_CHECKING:
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMES", "LocalAtomicWriter", "LocalBackend", "parse_file"]
 
 PARAMS = frozenset({"fsync"})
+#: The longest file name the common file systems (ext4, XFS, btrfs, APFS, NTFS) take, in
+#: bytes: a longer key segment cannot be a file, whatever the path.
+NAME_MAX = 255
 
 
 def parse_file(parts: DSNParts) -> StorageConfig:
@@ -73,6 +76,17 @@ class LocalBackend(Backend):
             self._fs = DirFileSystem(path=self.root, fs=LocalFileSystem())
         return self._fs
 
+    def check_key(self, key: str) -> None:
+        if len(key) <= NAME_MAX // 4:  # no segment can pass NAME_MAX bytes (4 per char)
+            return
+        for segment in key.split("/"):
+            size = len(segment.encode("utf-8"))
+            if size > NAME_MAX:
+                raise InvalidKeyError(
+                    f"a file name on a local storage is at most {NAME_MAX} UTF-8 bytes (the "
+                    f"file system's limit); this key has a segment of {size}"
+                )
+
     def local_path(self, key: str) -> Path:
         return Path(self.root, key)
 
@@ -108,21 +122,38 @@ class LocalBackend(Backend):
         return self._real_root
 
     def open_file(self, key: str) -> int:
+        """A read-only descriptor of ``key``'s regular file, inside the root, race-free.
+
+        Checking a path and then opening it are two steps, and a symlink swapped in
+        between (a rename over the file, in a loop) would lead the open outside the root.
+        So the check is made on what was opened: the descriptor's real path, as the kernel
+        reports it (``/proc/self/fd``), must lie inside the root. Where the kernel cannot
+        say, every component is opened with ``O_NOFOLLOW`` from the root instead, and no
+        symlink is followed at all. The file is opened non-blocking and must be a regular
+        file: a FIFO or device would hang a worker.
+        """
         try:
-            return os.open(self.resolve(key), os.O_RDONLY | os.O_CLOEXEC)
+            if _FD_PATHS:
+                fd = os.open(self.resolve(key), _READ_FLAGS)
+                if not _inside(os.readlink(f"{_FD_PATHS}/{fd}"), self.real_root):
+                    os.close(fd)
+                    raise FileNotFoundError(key)
+            else:
+                fd = _open_beneath(self.real_root, key)
         except FileNotFoundError:
-            raise
-        except (OSError, ValueError):  # a directory on the way, a name too long, ...
             raise FileNotFoundError(key) from None
+        except (OSError, ValueError):  # a directory on the way, a loop, a name too long...
+            raise FileNotFoundError(key) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise FileNotFoundError(key)
+        return fd
 
     def set_mtime(self, key: str, mtime: float) -> None:
         os.utime(self.resolve(key), (mtime, mtime))
 
     def open_read(self, key: str) -> BinaryIO:
-        try:
-            return open(self.resolve(key), "rb")
-        except (IsADirectoryError, NotADirectoryError):
-            raise FileNotFoundError(key) from None
+        return os.fdopen(self.open_file(key), "rb")
 
     def read_bytes(self, key: str) -> bytes:
         with self.open_read(key) as f:
@@ -248,6 +279,26 @@ class LocalAtomicWriter(AtomicWriter):
         self._file.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._temp)
+
+
+# Where the kernel names an open descriptor's file (Linux's /proc), or None.
+_FD_PATHS = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else None
+_READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+def _open_beneath(root: str, key: str) -> int:
+    """Open ``key`` below ``root`` one component at a time, following no symlink."""
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(root, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_DIRECTORY", 0))
+    try:
+        *directories, name = key.split("/")
+        for part in directories:
+            inner = os.open(part, os.O_RDONLY | os.O_CLOEXEC | nofollow, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        return os.open(name, _READ_FLAGS | nofollow, dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
 def _inside(path: str, root: str) -> bool:
