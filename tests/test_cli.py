@@ -188,3 +188,85 @@ class TestResolve:
         assert main(["ls", f"file://{tmp_path}/"]) == 0
         assert main(["check", "bogus://x/"]) == 2
         assert "unknown storage scheme" in capsys.readouterr().err
+
+
+class TestHostileUse:
+    """What a hurried or unlucky user types, and backends that are down."""
+
+    @pytest.mark.parametrize(
+        "args",
+        [
+            [GOOD, "ls"],  # the DSN before the command
+            ["ls", GOOD, "prefix", "one-too-many"],
+            ["sync", "./a", "./b", "--jobs", GOOD],
+            ["url", GOOD],  # a missing argument
+        ],
+        ids=["dsn-as-command", "extra-argument", "dsn-as-jobs", "missing-argument"],
+    )
+    def test_usage_errors_hide_the_secret(self, args: list[str]) -> None:
+        """argparse's usage errors never print a DSN's secret; they exit 2."""
+        r = run(*args)
+        assert r.returncode == 2
+        assert "error:" in r.stderr
+        no_secret(r)
+
+    @pytest.mark.parametrize(
+        ("arg", "says"),
+        [
+            ("s3//bucket/x", "missing its ':'"),
+            ("sftp//host/p", "missing its ':'"),
+            ('"file:///srv/media/"', "quotes"),
+            ("'s3://b.s3.amazonaws.com/'", "quotes"),
+        ],
+    )
+    def test_typos_are_errors(self, tmp_path: Path, arg: str, says: str) -> None:
+        """A DSN missing its colon, or in quotes, is an error, not an empty local path."""
+        r = subprocess.run(
+            [sys.executable, "-m", "storage_dsn", "ls", arg],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+        )
+        assert r.returncode == 2
+        assert says in r.stderr
+        assert not list(tmp_path.iterdir())
+
+    def test_quoted_dsn_in_environment(self) -> None:
+        """A DSN kept with its .env quotes is named as such."""
+        r = run("check", "MEDIA", env={"MEDIA": '"s3://b.s3.amazonaws.com/"'})
+        assert r.returncode == 2
+        assert "quotes" in r.stderr
+
+    def test_unreachable_backend_is_one_line(self) -> None:
+        """A refused connection: one line on stderr, exit 1, no traceback, no secret."""
+        from tests.servers import free_port
+
+        dsn = f"s3+http://{KEY_ID}:{QUOTED_SECRET}@127.0.0.1:{free_port()}/b/?engine=obstore"
+        for args in (["ls", dsn], ["cat", dsn, "a.txt"], ["check", "--connect", dsn]):
+            r = run(*args)
+            assert r.returncode == 1, args
+            assert "Traceback" not in r.stderr
+            no_secret(r)
+            assert len((r.stdout + r.stderr).strip().splitlines()) <= 12  # check: its table
+            assert len(r.stderr.strip().splitlines()) <= 1
+
+    def test_control_characters_never_printed_raw(self, tmp_path: Path) -> None:
+        """A newline or escape in a listed name is shown escaped, never as a new line."""
+        (tmp_path / "good.txt").write_bytes(b"x")
+        (tmp_path / "evil\nFAKE LINE\x1b[2J.txt").write_bytes(b"x")
+        r = run("ls", str(tmp_path))
+        assert r.returncode == 0
+        assert "FAKE LINE" not in r.stdout.splitlines()
+        assert "\x1b" not in r.stdout
+        assert "good.txt" in r.stdout.splitlines()
+
+    @pytest.mark.parametrize("expires", ["0", "-5", "604801", str(10**30)])
+    def test_url_expires_out_of_range(self, expires: str) -> None:
+        """A presigned lifetime S3 would refuse is a usage error, exit 2."""
+        r = run(
+            "url", GOOD.replace("?domain", "?qs_auth=true&domain"), "a.txt", "--expires", expires
+        )
+        assert r.returncode == 2
+        assert "expires" in r.stderr
+        no_secret(r)

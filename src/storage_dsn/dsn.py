@@ -194,6 +194,11 @@ def split_dsn(dsn: str, scheme: str, accepted: frozenset[str]) -> DSNParts:
     text = dsn.strip()
     if _has_control(text):
         raise InvalidDSNError("a DSN must not contain control characters or line breaks")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidDSNError("a DSN must be valid Unicode (it has a lone surrogate)") from None
     if "#" in text:
         raise InvalidDSNError(
             "a DSN must not contain '#'; percent-encode it as %23 (in a secret too)"
@@ -290,7 +295,13 @@ def _redact_param(item: str) -> str:
 
 def scheme_of(dsn: str) -> str:
     """The scheme of ``dsn``, lowercase; :class:`InvalidDSNError` when it has none."""
-    match = _SCHEME_RE.match(dsn.strip())
+    text = dsn.strip()
+    if text[:1] in ("'", '"') or text[-1:] in ("'", '"'):
+        raise InvalidDSNError(
+            "the DSN is in quotes: remove them (quotes from a .env file or a shell are not "
+            "part of the value)"
+        )
+    match = _SCHEME_RE.match(text)
     if not match:
         raise InvalidDSNError("a DSN must start with a scheme, like 's3://...' or 'file:///path/'")
     return match.group(1).lower()
@@ -335,7 +346,10 @@ def _split_query(
 def _check_public_url(url: str) -> str:
     lowered = url.lower()
     if lowered.startswith(("https://", "http://")):
-        host = urlsplit(url).netloc
+        try:
+            host = urlsplit(url).netloc
+        except ValueError:  # "Invalid IPv6 URL": an unbalanced bracket
+            raise InvalidDSNError("the 'url' parameter's host is malformed") from None
         if not host or "@" in host:
             raise InvalidDSNError(
                 "the 'url' parameter must be an http(s) URL with a host and no credentials"

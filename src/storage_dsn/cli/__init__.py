@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import NoReturn
 
 from .. import __version__
 from ..errors import StorageDSNError
@@ -23,7 +24,7 @@ from ..storage import DEFAULT_ENV
 from ..sync import DEFAULT_JOBS
 from . import commands
 from .commands import UsageError, resolve_dsn
-from .output import Output
+from .output import Output, one_line, printable, redact_dsns
 
 __all__ = ["main", "resolve_dsn"]
 
@@ -40,13 +41,25 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     except KeyboardInterrupt:
         out.error("interrupted; run the command again to finish (nothing is left half-written)")
         return 1
-    except (OSError, ValueError) as exc:
-        out.error(f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # a backend down or refusing: one line, never a traceback
+        out.error(one_line(exc))
         return 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors never show a DSN's secret.
+
+    argparse quotes the offending argument in its message ("invalid choice: 's3://...'"),
+    and a DSN given in the wrong place would be printed whole.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {printable(redact_dsns(message))}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="storage-dsn",
         description="Check storage DSNs, and list, copy and sync media between storages. "
         "A storage is a DSN, the name of an environment variable holding one, or a path.",

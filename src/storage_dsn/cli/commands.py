@@ -21,7 +21,7 @@ from ..dsn import secret_values
 from ..registry import get_scheme, parse_dsn
 from ..storage import DEFAULT_ENV, Storage, open_storage
 from ..sync import SyncResult, plan_sync, sync
-from .output import Output, iso, progress, size
+from .output import Output, iso, one_line, progress, size
 
 __all__ = [
     "UsageError",
@@ -37,6 +37,8 @@ __all__ = [
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+# A DSN whose colon went missing ("s3//bucket/x") would otherwise read as a local path.
+_SCHEME_TYPO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)//")
 
 
 class UsageError(Exception):
@@ -47,8 +49,19 @@ def resolve_dsn(arg: str | None, environ: Mapping[str, str]) -> str:
     """A DSN from a DSN, an environment variable's name, or a local path."""
     if arg is None:
         arg = DEFAULT_ENV
+    if arg[:1] in ("'", '"') or arg[-1:] in ("'", '"'):
+        raise UsageError(
+            "the storage argument is in quotes: write the DSN without them (quotes from a "
+            ".env file or a shell are not part of the value)"
+        )
     if _SCHEME.match(arg):
         return arg
+    typo = _SCHEME_TYPO.match(arg)
+    if typo:
+        raise UsageError(
+            f"{typo.group(1)!r} followed by '//' looks like a DSN missing its ':'; "
+            f"write {typo.group(1)}://..."
+        )
     if _ENV_NAME.match(arg) and arg in environ:
         return environ[arg]
     if arg.startswith((".", "/", "~")) or os.sep in arg or os.path.isdir(arg):
@@ -93,7 +106,7 @@ def _probe(storage: Storage, out: Output) -> int:
         try:
             step()
         except Exception as exc:  # every failure is reported the same way
-            out.line(f"{name:<12} FAILED: {type(exc).__name__}: {exc}")
+            out.line(f"{name:<12} FAILED: {one_line(exc)}")
             return 1
         out.line(f"{name:<12} ok ({(time.perf_counter() - started) * 1000:.0f} ms)")
     return 0

@@ -6,12 +6,52 @@ use (as written and percent-encoded) by ``***`` before it is printed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import IO, Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
-__all__ = ["BarProgress", "LineProgress", "Output", "iso", "progress", "size"]
+from ..dsn import redact_dsn
+
+__all__ = [
+    "BarProgress",
+    "LineProgress",
+    "Output",
+    "iso",
+    "one_line",
+    "printable",
+    "progress",
+    "redact_dsns",
+    "size",
+]
+
+# C0 and C1 controls and DEL: a raw newline in a listed name would fake a line of output,
+# an escape sequence would drive the terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Anything shaped like a DSN with an authority: scheme://...
+_DSN_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character shown as an escape (``\\n``, ``\\x1b``)."""
+    if _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def redact_dsns(text: str) -> str:
+    """``text`` with every DSN in it redacted (argparse quotes bad arguments in errors)."""
+    return _DSN_LIKE.sub(lambda m: redact_dsn(m.group()), text)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message, bounded."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    if len(first) > 300:
+        first = first[:297] + "..."
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 class Output:
@@ -27,16 +67,18 @@ class Output:
         self._secrets.update(v for v in values if len(v) >= 4)
 
     def scrub(self, text: str) -> str:
-        """``text`` with every hidden value replaced by ``***``."""
+        """``text`` with every hidden value, in each encoding it travels in, replaced by
+        ``***``, every DSN in it redacted and every control character escaped."""
         for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
-        return text
+            for form in (secret, quote(secret, safe=""), quote_plus(secret, safe="")):
+                text = text.replace(form, "***")
+        return printable(redact_dsns(text))
 
     def line(self, text: str, *, scrub: bool = True) -> None:
         """Print a line on stdout."""
         # A presigned URL carries a signature, not the secret; it is the one thing not
         # scrubbed (scrubbing could not hurt it, but makes the intent plain).
-        print(self.scrub(text) if scrub else text, file=self.stdout, flush=True)
+        print(self.scrub(text) if scrub else printable(text), file=self.stdout, flush=True)
 
     def error(self, text: str) -> None:
         """Print ``storage-dsn: error: ...`` on stderr."""

@@ -22,6 +22,7 @@ from ...errors import NoPublicURLError
 from ...keys import quoted_key, validate_key
 from ...urls import Clock, Resolver, public_resolver
 from .location import S3Location, credentials, location
+from .parse import MAX_EXPIRES
 
 if TYPE_CHECKING:
     from ...dsn import StorageConfig
@@ -135,7 +136,7 @@ class SigV4Presigner(_Presigner):
             "X-Amz-Algorithm=AWS4-HMAC-SHA256"
             f"&X-Amz-Credential={self._credential_prefix}{day}%2F{self._region}%2Fs3%2Faws4_request"
             f"&X-Amz-Date={amz_date}"
-            f"&X-Amz-Expires={expires or self._expires}"
+            f"&X-Amz-Expires={self._expires if expires is None else _lifetime(expires)}"
             f"{self._token_param}"
             "&X-Amz-SignedHeaders=host"
         )
@@ -153,7 +154,7 @@ class SigV2Presigner(_Presigner):
     """Legacy AWS Signature Version 2 query-string presigning (``auth=s3``)."""
 
     def __call__(self, key: str, expires: int | None = None) -> str:
-        until = int(self._clock()) + (expires or self._expires)
+        until = int(self._clock()) + (self._expires if expires is None else _lifetime(expires))
         path = self._path_base + quoted_key(key)
         resource = path
         if self._loc.access_point is None and not self._loc.path_style:
@@ -167,3 +168,17 @@ class SigV2Presigner(_Presigner):
             f"{self._origin}{path}?AWSAccessKeyId={quote(self._access_key, safe='')}"
             f"&Signature={signature}&Expires={until}{token}"
         )
+
+
+def _lifetime(expires: object) -> int:
+    """``expires`` if S3 accepts it for a presigned URL, else :class:`NoPublicURLError`."""
+    if type(expires) is not int:
+        raise NoPublicURLError(
+            f"expires must be whole seconds (an int), not {type(expires).__name__}"
+        )
+    if not 1 <= expires <= MAX_EXPIRES:
+        raise NoPublicURLError(
+            f"expires must be from 1 to {MAX_EXPIRES} seconds (7 days, S3's limit for a "
+            f"presigned URL), not {expires}"
+        )
+    return expires
