@@ -14,6 +14,7 @@ import pytest
 
 from storage_dsn import Storage, open_storage, registry, storage
 from tests.apps import app
+from tests.servers.faults import fault_proxy, fault_proxy_session
 from tests.servers.ftp import ftp_server
 from tests.servers.moto import KEY_ID, QUOTED_SECRET, SECRET, make_bucket, mock_s3, moto_server
 from tests.servers.seaweedfs import seaweedfs
@@ -23,6 +24,8 @@ __all__ = [
     "QUOTED_SECRET",
     "SECRET",
     "app",
+    "fault_proxy",
+    "fault_proxy_session",
     "ftp_server",
     "make_bucket",
     "mock_s3",

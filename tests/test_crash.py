@@ -26,6 +26,8 @@ WRITER = textwrap.dedent(
             f.write(chunk)
             if i == 3:
                 print("writing", flush=True)
+                if sys.argv[3] == "park":  # wait mid-write to be killed: no race
+                    sys.stdin.readline()
         print("closing", flush=True)
     print("done", flush=True)
     """
@@ -34,8 +36,10 @@ WRITER = textwrap.dedent(
 
 def kill_mid_write(dsn: str, megabytes: int, after: str, delay: float) -> None:
     """Start a writer, wait for ``after`` on its stdout, then SIGKILL it after ``delay``."""
+    park = "park" if after == "writing" else "run"
     with subprocess.Popen(
-        [sys.executable, "-c", WRITER, dsn, str(megabytes)],
+        [sys.executable, "-c", WRITER, dsn, str(megabytes), park],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},

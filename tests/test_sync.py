@@ -287,3 +287,28 @@ def test_killed_sync_resumes(storage_factory: Any, tmp_path: Path, kind: str) ->
     assert again.skipped >= len(landed)
     assert again.copied + again.skipped == len(tree)
     assert contents(dst) == tree
+
+
+def test_every_run_exits_with_its_own_code(storage_factory: Any, tmp_path: Path) -> None:
+    """sync through obstore's async runtime, run after run, always exits 0 once done.
+
+    With the runtime's loop thread alive at interpreter shutdown, a finished sync could
+    die with SIGABRT (exit -6). Bounded: 12 runs of a small tree.
+    """
+    dst = storage_factory("s3-seaweedfs")
+    src = tmp_path / "tree"
+    for i in range(40):
+        (src / f"d{i % 4}" / f"{i}.txt").parent.mkdir(parents=True, exist_ok=True)
+        (src / f"d{i % 4}" / f"{i}.txt").write_bytes(os.urandom(300))
+    codes = []
+    for i in range(12):
+        (src / "changed.txt").write_bytes(str(i).encode())
+        r = subprocess.run(
+            [sys.executable, "-m", "storage_dsn", "sync", str(src), dst.config.to_dsn()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        codes.append(r.returncode)
+        assert "engine=obstore" in r.stdout
+    assert codes == [0] * 12

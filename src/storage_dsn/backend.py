@@ -13,6 +13,7 @@ The generic fsspec implementation is :class:`storage_dsn.schemes.generic.FsspecB
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import mimetypes
@@ -35,11 +36,15 @@ __all__ = [
     "AtomicWriter",
     "Backend",
     "BufferedAtomicWriter",
+    "CheckedReader",
     "Stat",
+    "Timeouts",
     "file_path",
+    "generic_error",
     "guess_type",
     "is_listable",
     "is_temp",
+    "short_read",
     "temp_name",
 ]
 
@@ -52,6 +57,110 @@ SPOOL_BYTES = 8 * 2**20
 #: ``.storage-dsn-<16 hex>.tmp`` beside the key: a dot-file, never listed, never served.
 TEMP_PREFIX = ".storage-dsn-"
 TEMP_SUFFIX = ".tmp"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long a remote backend waits and how often it tries again (DSN parameters
+    ``connect_timeout``, ``read_timeout``, ``retries``), mapped by each backend onto its
+    library's own settings.
+
+    The defaults bound a stalled server: a read that gets no byte fails after
+    ``(retries + 1) * read`` seconds plus backoff, under a minute, never hangs.
+    """
+
+    #: Seconds to open a connection.
+    connect: float = 5.0
+    #: Seconds to wait for the next byte of an answer.
+    read: float = 10.0
+    #: Retries after the first attempt, with exponential backoff, for errors that may pass
+    #: (5xx, SlowDown, resets, timeouts).
+    retries: int = 3
+
+    @classmethod
+    def of(cls, config: StorageConfig) -> Timeouts:
+        """The config's timeouts: its DSN's, else the defaults."""
+        settings = config.settings
+        default = cls()
+        return cls(
+            connect=float(settings.get("connect_timeout", default.connect)),
+            read=float(settings.get("read_timeout", default.read)),
+            retries=int(settings.get("retries", default.retries)),
+        )
+
+
+class CheckedReader(io.RawIOBase):
+    """A raw reader over ``f`` that knows how many bytes the object has: an end of data
+    before that is an :class:`OSError` (``EIO``), never a short success."""
+
+    def __init__(self, f: BinaryIO, size: int, key: str) -> None:
+        super().__init__()
+        self._f = f
+        self._left = size
+        self._size = size
+        self._key = key
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._left <= 0:
+            return 0
+        view = memoryview(buffer).cast("B")[: self._left]
+        try:
+            n = (
+                self._f.readinto(view)
+                if hasattr(self._f, "readinto")
+                else _copy_into(self._f, view)
+            )
+        except OSError:
+            raise
+        except Exception as exc:  # a library's own error (a checksum mismatch, a reset)
+            raise generic_error(exc, self._key) from exc
+        if not n:
+            raise short_read(self._key, self._size, self._size - self._left)
+        self._left -= n
+        return n
+
+    def seekable(self) -> bool:
+        return bool(self._f.seekable())
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        position = self._f.seek(offset, whence)
+        self._left = self._size - position
+        return position
+
+    def tell(self) -> int:
+        return self._size - self._left
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+def _copy_into(f: BinaryIO, view: memoryview) -> int:
+    data = f.read(len(view))
+    view[: len(data)] = data
+    return len(data)
+
+
+def generic_error(exc: BaseException, key: str) -> OSError:
+    """``exc`` as an OSError by its name: timeouts, connection failures, else ``EIO``;
+    the message is its first line, bounded, so no multi-line dump reaches a user."""
+    name = type(exc).__name__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = f"{name}: {lines[0][:200]}" if lines else name
+    lowered = f"{name} {text}".lower()
+    if "timeout" in lowered or "timed out" in lowered:
+        return TimeoutError(errno.ETIMEDOUT, text, key)
+    if any(word in lowered for word in ("connect", "disconnect", "reset", "closed", "refused")):
+        return ConnectionError(errno.ECONNRESET, text, key)
+    return OSError(errno.EIO, text, key)
+
+
+def short_read(key: str, expected: int, got: int) -> OSError:
+    """The error for an object that arrived shorter than it is."""
+    return OSError(errno.EIO, f"short read: the object has {expected} bytes, got {got}", key)
 
 
 @dataclass(frozen=True)
@@ -252,6 +361,16 @@ class Backend:
     def write_many(self, items: Mapping[str, bytes]) -> None:
         for key, data in items.items():
             self.write_bytes(key, data)
+
+    def translate_error(self, exc: Exception, key: str) -> Exception:
+        """What ``exc``, raised by the backend's library for ``key``, is: an OSError
+        subclass (``FileNotFoundError``, ``PermissionError``, ``TimeoutError``,
+        ``ConnectionError``, else ``OSError``) with the key and one line of message.
+
+        :class:`~storage_dsn.Storage` calls this for every exception that is not already
+        an OSError or a StorageDSNError; backends map what their library raises.
+        """
+        return generic_error(exc, key)
 
     def check_key(self, key: str) -> None:
         """Raise :class:`~storage_dsn.InvalidKeyError` for a valid key that this backend

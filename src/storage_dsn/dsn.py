@@ -27,11 +27,14 @@ __all__ = [
     "scheme_of",
     "secret_values",
     "split_dsn",
+    "timeout_settings",
     "with_param",
 ]
 
 #: Parameters every scheme accepts.
 COMMON_PARAMS = frozenset({"url", "domain"})
+#: Parameters every remote scheme accepts: how long to wait, and how often to try again.
+TIMEOUT_PARAMS = frozenset({"connect_timeout", "read_timeout", "retries"})
 OPTION_PREFIX = "option."
 DEFAULT_URL_EXPIRES = 3600
 
@@ -273,6 +276,31 @@ def with_param(dsn: str, name: str, value: str) -> str:
     """``dsn`` with the query parameter ``name=value`` appended (both percent-encoded)."""
     sep = "&" if "?" in dsn else "?"
     return f"{dsn}{sep}{quote(name, safe='.')}={quote(value, safe='')}"
+
+
+def timeout_settings(params: Mapping[str, str]) -> dict[str, float | int]:
+    """The :data:`TIMEOUT_PARAMS` given in ``params``, checked: seconds (up to an hour) and
+    a retry count (up to 20). The backend applies its defaults for the others."""
+    found: dict[str, float | int] = {}
+    for name in ("connect_timeout", "read_timeout"):
+        raw = params.get(name)
+        if raw is None:
+            continue
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = -1.0
+        if not 0 < seconds <= 3600:
+            raise InvalidDSNError(
+                f"the {name!r} parameter must be seconds, above 0 and at most 3600"
+            )
+        found[name] = seconds
+    raw = params.get("retries")
+    if raw is not None:
+        if not raw.isdigit() or int(raw) > 20:
+            raise InvalidDSNError("the 'retries' parameter must be a whole number from 0 to 20")
+        found["retries"] = int(raw)
+    return found
 
 
 def flag(params: Mapping[str, str], name: str, default: bool = False) -> bool:

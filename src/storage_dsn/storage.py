@@ -7,17 +7,18 @@ no backend and makes no connection.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from .backend import AtomicWriter, Backend, Stat
 from .dsn import StorageConfig
-from .errors import ConfigurationError
+from .errors import ConfigurationError, StorageDSNError
 from .keys import validate_key, validate_prefix
 from .registry import get_scheme, parse_dsn
 from .urls import Clock, Resolver
@@ -30,6 +31,8 @@ __all__ = ["DEFAULT_ENV", "Stat", "Storage", "clear_cache", "make_resolver", "op
 #: The environment variable :func:`open_storage` reads when given no DSN.
 DEFAULT_ENV = "DEFAULT_STORAGE_DSN"
 
+R = TypeVar("R")
+T = TypeVar("T")
 _cache: dict[StorageConfig, Storage] = {}
 # The DSN strings seen, so a per-request open_storage() is a dict lookup, not a parse.
 _by_dsn: dict[str, Storage] = {}
@@ -80,6 +83,28 @@ def open_storage(
     return storage
 
 
+def _errors(method: Callable[..., R]) -> Callable[..., R]:
+    """Run a Storage method with the backend's errors translated to what they are
+    (``Backend.translate_error``): an ``OSError`` subclass with the key, one line."""
+
+    @functools.wraps(method)
+    def wrapper(self: Storage, key: Any, *args: Any, **kwargs: Any) -> R:
+        try:
+            return method(self, key, *args, **kwargs)
+        except Exception as exc:
+            if _ours(exc):
+                raise
+            raise self.backend.translate_error(exc, key if isinstance(key, str) else "") from exc
+
+    return wrapper
+
+
+def _ours(exc: Exception) -> bool:
+    """Whether ``exc`` already says what it is: an OSError, one of ours, or a built-in
+    (ValueError, TypeError, ...); only a library's own exception classes are translated."""
+    return isinstance(exc, (OSError, StorageDSNError)) or type(exc).__module__ == "builtins"
+
+
 class Storage:
     """Media storage behind a DSN: keys in, bytes and URLs out.
 
@@ -114,6 +139,15 @@ class Storage:
                 backend = self._backend
         return backend
 
+    def _iterate(self, start: Callable[[], Iterator[T]], prefix: str) -> Iterator[T]:
+        """Items from ``start()``, with the backend's errors translated while iterating."""
+        try:
+            yield from start()
+        except Exception as exc:
+            if _ours(exc):
+                raise
+            raise self.backend.translate_error(exc, prefix) from exc
+
     def _checked(self, key: str) -> str:
         """``key``, validated, and one this storage's backend can hold (else
         :class:`InvalidKeyError`, before any I/O)."""
@@ -133,6 +167,7 @@ class Storage:
         """
         return self._url(key, expires)  # the resolver validates the key
 
+    @_errors
     def open(self, key: str, mode: str = "rb") -> IO[Any]:
         """Open ``key``: ``rb``/``r`` to read, ``wb``/``w`` to write, ``xb``/``x`` to create.
 
@@ -156,14 +191,17 @@ class Storage:
             return _AtomicText(raw)
         return io.TextIOWrapper(raw, encoding="utf-8")
 
+    @_errors
     def read_bytes(self, key: str) -> bytes:
         """The whole content of ``key``."""
         return self.backend.read_bytes(self._checked(key))
 
+    @_errors
     def write_bytes(self, key: str, data: bytes) -> None:
         """Store ``data`` as ``key``, atomically."""
         self.backend.write_bytes(self._checked(key), data)
 
+    @_errors
     def save(self, key: str, fileobj: BinaryIO | IO[bytes], *, overwrite: bool = True) -> str:
         """Stream a readable binary file object into ``key``, atomically; return the key.
 
@@ -181,21 +219,25 @@ class Storage:
             raise FileExistsError(key) from None
         return key
 
+    @_errors
     def exists(self, key: str) -> bool:
         """Whether an object named ``key`` exists (a directory is not one)."""
         return self.backend.exists(self._checked(key))
 
+    @_errors
     def delete(self, key: str) -> None:
         """Delete ``key``; :class:`FileNotFoundError` if there is none."""
         self.backend.delete(self._checked(key))
 
+    @_errors
     def stat(self, key: str) -> Stat:
         """Size, modification time, ETag and content type of ``key``."""
         return self.backend.stat(self._checked(key))
 
     def list(self, prefix: str = "") -> Iterator[str]:
         """The keys that start with ``prefix``, recursively, sorted."""
-        return self.backend.list(validate_prefix(prefix))
+        validate_prefix(prefix)
+        return self._iterate(lambda: self.backend.list(prefix), prefix)
 
     def scan(self, prefix: str = "") -> Iterator[tuple[str, Stat]]:
         """Like :meth:`list`, with each key's :class:`Stat`, from the same listing.
@@ -203,13 +245,16 @@ class Storage:
         One listing request per page on S3, one ``scandir`` per directory locally: no
         request per key. The ``Stat`` of a listing may lack the content type.
         """
-        return self.backend.scan(validate_prefix(prefix))
+        validate_prefix(prefix)
+        return self._iterate(lambda: self.backend.scan(prefix), prefix)
 
+    @_errors
     def read_many(self, keys: Iterable[str]) -> dict[str, bytes]:
         """The content of each key, fetched concurrently on async backends (S3)."""
         wanted = [self._checked(k) for k in keys]
         return self.backend.read_many(wanted)
 
+    @_errors
     def write_many(self, items: Mapping[str, bytes]) -> None:
         """Store each ``key: data`` pair, concurrently on async backends; each write atomic."""
         for key in items:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -65,20 +64,20 @@ class SeaweedFS:
             self._bucket = self.new_bucket()
         return f"{self._bucket}/t-{uuid.uuid4().hex[:12]}"
 
-    def new_bucket(self) -> str:
+    def new_bucket(self, deadline: float = 60) -> str:
         """A fresh bucket, ready for writes (the gateway answers before its volume server
-        is ready: the bucket is probed with a PUT until one lands)."""
+        is ready: the bucket is probed with a PUT until one lands, for ``deadline`` s)."""
         name = f"t-{uuid.uuid4().hex[:12]}"
         client = self.client()
         client.create_bucket(Bucket=name)  # type: ignore[attr-defined]
-        deadline = time.monotonic() + 60
+        until = time.monotonic() + deadline
         while True:
             try:
                 client.put_object(Bucket=name, Key=".probe", Body=b"")  # type: ignore[attr-defined]
                 client.delete_object(Bucket=name, Key=".probe")  # type: ignore[attr-defined]
                 return name
             except Exception:
-                if time.monotonic() > deadline:
+                if time.monotonic() > until:
                     raise
                 time.sleep(0.2)
 
@@ -110,13 +109,8 @@ def _config(directory: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    """A SeaweedFS server with the test credentials; fails (not skips) if it cannot start."""
-    directory = tmp_path_factory.mktemp("seaweedfs")
-    ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
-    grpc = {name: free_port() for name in ports}
-    argv = [
+def _argv(directory: Path, ports: dict[str, int], grpc: dict[str, int]) -> list[str]:
+    return [
         _weed(),
         "server",
         *("-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={directory}", "-s3", "-filer"),
@@ -131,27 +125,54 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
         "-volume.preStopSeconds=0",
         "-metricsPort=0",
     ]
-    log = (directory / "weed.log").open("wb")
-    started = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=directory)
+
+
+def _stop(proc: subprocess.Popen[bytes], ports: list[int]) -> None:
+    proc.send_signal(signal.SIGTERM)
     try:
+        proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # it can linger in its shutdown hooks; its data is throwaway
+        proc.wait(timeout=10)
+    for port in ports:  # the unix sockets it leaves: /tmp/seaweedfs-<service>-<port>.sock
+        for sock in glob.glob(f"/tmp/seaweedfs-*-{port}.sock"):
+            Path(sock).unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """A SeaweedFS server with the test credentials; fails (not skips) if it cannot start.
+
+    A loaded machine can start it with its volume server never registered (its first
+    heartbeat reaches the master before the master's raft election is won): it is then
+    started again on fresh ports, up to three times, before the tests fail with its log.
+    """
+    started = time.monotonic()
+    problems = []
+    for _attempt in range(3):
+        directory = tmp_path_factory.mktemp("seaweedfs")
+        ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+        grpc = {name: free_port() for name in ports}
+        log = (directory / "weed.log").open("wb")
+        proc = subprocess.Popen(
+            _argv(directory, ports, grpc), stdout=log, stderr=subprocess.STDOUT, cwd=directory
+        )
+        all_ports = [*ports.values(), *grpc.values()]
         try:
             wait_for_port(ports["s3"], proc, timeout=60)
             server = SeaweedFS(f"http://127.0.0.1:{ports['s3']}", 0.0)
-            server.new_bucket()  # the first accepted write: the server is up
+            server.new_bucket(deadline=20)  # the first accepted write: the server is up
         except Exception as exc:
-            tail = (directory / "weed.log").read_bytes()[-2000:].decode(errors="replace")
-            raise RuntimeError(f"SeaweedFS did not start ({exc}); its log ends:\n{tail}") from None
+            tail = (directory / "weed.log").read_bytes()[-1500:].decode(errors="replace")
+            problems.append(f"{exc}; its log ends:\n{tail}")
+            _stop(proc, all_ports)
+            log.close()
+            continue
         server.started_in = time.monotonic() - started
-        yield server
-    finally:
-        proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            proc.kill()  # it can linger in its shutdown hooks; its data is throwaway
-            proc.wait(timeout=10)
-        log.close()
-        for sock in glob.glob("/tmp/seaweedfs-*-grpc-*.sock"):
-            if str(proc.pid) in sock or os.path.getmtime(sock) >= started - 1:
-                Path(sock).unlink(missing_ok=True)
+            yield server
+        finally:
+            _stop(proc, all_ports)
+            log.close()
+        return
+    raise RuntimeError("SeaweedFS did not start in three tries: " + "\n".join(problems))

@@ -13,8 +13,7 @@ import asyncio
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..backend import (
     DEFAULT_CONCURRENCY,
@@ -37,9 +36,6 @@ __all__ = ["FsspecBackend", "RenamingBackend"]
 
 class FsspecBackend(Backend):
     """A backend over any fsspec filesystem, created on first use."""
-
-    #: Extra arguments for ``cat_file`` when a whole object is read.
-    _cat_kwargs: ClassVar[Mapping[str, Any]] = MappingProxyType({})
 
     def __init__(self, config: StorageConfig, *, environ: Mapping[str, str] = os.environ) -> None:
         super().__init__(config, environ=environ)
@@ -92,7 +88,7 @@ class FsspecBackend(Backend):
         )
 
     def read_bytes(self, key: str) -> bytes:
-        data: bytes = self.base.cat_file(self.path(key), **self._cat_kwargs)
+        data: bytes = self.base.cat_file(self.path(key))
         return data
 
     def write_bytes(self, key: str, data: bytes) -> None:
@@ -114,7 +110,9 @@ class FsspecBackend(Backend):
             raise FileExistsError(path)
 
     def delete(self, key: str) -> None:
-        self._require_file(key)
+        # stat, not isfile: fsspec's isfile answers False for any error, and a failed
+        # request would read as "no such key".
+        self.stat(key)
         self.base.rm_file(self.path(key))
 
     def stat(self, key: str) -> Stat:
@@ -156,7 +154,7 @@ class FsspecBackend(Backend):
         if not getattr(self.base, "async_impl", False):
             return super().read_many(keys)
         fs: Any = self.base
-        results = self._gather([fs._cat_file(self.path(key), **self._cat_kwargs) for key in keys])
+        results = self._gather([fs._cat_file(self.path(key)) for key in keys])
         out: dict[str, bytes] = {}
         for key, result in zip(keys, results, strict=True):
             if isinstance(result, BaseException):
@@ -197,10 +195,6 @@ class FsspecBackend(Backend):
         fs: Any = self.base
         result: Sequence[Any] = sync(fs.loop, run)
         return result
-
-    def _require_file(self, key: str) -> None:
-        if not self.base.isfile(self.path(key)):
-            raise FileNotFoundError(key)
 
 
 class RenamingBackend(FsspecBackend):

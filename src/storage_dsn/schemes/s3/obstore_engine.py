@@ -9,14 +9,17 @@ translates them. ``Storage.fs`` is obstore's own fsspec adapter, rooted like the
 from __future__ import annotations
 
 import asyncio
+import atexit
 import errno
 import functools
 import io
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar
 
 from ...backend import (
@@ -25,9 +28,11 @@ from ...backend import (
     Backend,
     BufferedAtomicWriter,
     Stat,
+    Timeouts,
     file_path,
     guess_type,
     is_listable,
+    short_read,
 )
 from .location import credentials, location
 from .s3fs_engine import etag_md5
@@ -56,30 +61,45 @@ _ERRORS: dict[str, tuple[type[OSError], int]] = {
 _METHOD = re.compile(r"Error performing (\w+) ")
 _STATUS = re.compile(r"status code: (\d{3}[^:]*)")
 _S3_CODE = re.compile(r"<Code>([^<]{1,64})</Code>")
+# A bulk delete's per-key refusal: "DeleteObjects request failed for key K: ... (code: X)".
+_BULK_CODE = re.compile(r"\(code: (\w{1,64})\)")
+_DENIED = frozenset(
+    {
+        "AccessDenied",
+        "AllAccessDisabled",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+    }
+)
 
 
 def _oserror(key: str, exc: BaseException) -> OSError:
-    """``exc`` from obstore as the OSError it is: one line with the HTTP method, status
-    and S3 error code (obstore's own message is its whole Rust debug chain)."""
+    """``exc`` from obstore as the OSError it is: one line with the HTTP status, the S3
+    error code and the method (obstore's own message is its whole Rust debug chain)."""
     text = str(exc)
     cls, code = _ERRORS.get(type(exc).__name__, (OSError, errno.EIO))
-    status, s3_code = _STATUS.search(text), _S3_CODE.search(text)
-    if status:
-        summary = status.group(1).strip()
-        if cls is OSError and summary[:3] in ("401", "403"):
-            cls, code = PermissionError, errno.EACCES
+    status = _STATUS.search(text)
+    s3_code = _S3_CODE.search(text) or _BULK_CODE.search(text)
+    if status or s3_code:
+        summary = status.group(1).strip() if status else "refused"
         if s3_code:
             summary += f" ({s3_code.group(1)})"
         method = _METHOD.search(text)
         if method:
             summary += f" on {method.group(1)}"
-    else:
-        summary = text.splitlines()[0][:200] if text else type(exc).__name__
-        lowered = text.lower()
-        if cls is OSError and "timed out" in lowered:
-            cls, code = TimeoutError, errno.ETIMEDOUT
-        elif cls is OSError and ("connect" in lowered or "connection" in lowered):
-            cls, code = ConnectionError, errno.ECONNREFUSED
+        refused = (status and status.group(1)[:3] in ("401", "403")) or (
+            s3_code and s3_code.group(1) in _DENIED
+        )
+        if cls is OSError and refused:
+            cls, code = PermissionError, errno.EACCES
+        return cls(code, summary, key)
+    summary = text.splitlines()[0][:200] if text else type(exc).__name__
+    lowered = text.lower()
+    if cls is OSError and "timed out" in lowered:
+        cls, code = TimeoutError, errno.ETIMEDOUT
+    elif cls is OSError and any(w in lowered for w in ("connect", "sending request", "reset")):
+        cls, code = ConnectionError, errno.ECONNRESET
     return cls(code, summary, key)
 
 
@@ -143,8 +163,24 @@ class ObstoreBackend(Backend):
             settings["access_key_id"], settings["secret_access_key"] = found[0], found[1]
             if found[2]:
                 settings["session_token"] = found[2]
-        client = {"allow_http": True} if endpoint.startswith("http://") else {}
+        timeouts = Timeouts.of(self.config)
+        client: dict[str, Any] = {
+            "connect_timeout": timedelta(seconds=timeouts.connect),
+            "read_timeout": timedelta(seconds=timeouts.read),
+        }
+        if endpoint.startswith("http://"):
+            client["allow_http"] = True
         return settings, client
+
+    def _retry_config(self) -> Any:
+        """obstore retries 5xx, resets and timeouts with backoff; bounded like s3fs's."""
+        timeouts = Timeouts.of(self.config)
+        budget = (timeouts.retries + 1) * (timeouts.connect + timeouts.read) + 15
+        return {
+            "max_retries": timeouts.retries,
+            "retry_timeout": timedelta(seconds=budget),
+            "backoff": {"init_backoff": timedelta(milliseconds=100), "base": 2},
+        }
 
     @property
     def store(self) -> Any:
@@ -158,6 +194,7 @@ class ObstoreBackend(Backend):
                         self._loc.bucket,
                         prefix=self._loc.prefix or None,
                         client_options=client,
+                        retry_config=self._retry_config(),
                         **settings,
                     )
         return self._store
@@ -169,7 +206,9 @@ class ObstoreBackend(Backend):
             from obstore.fsspec import FsspecStore
 
             settings, client = self._settings()
-            base = FsspecStore("s3", config=settings, client_options=client)
+            base = FsspecStore(
+                "s3", config=settings, client_options=client, retry_config=self._retry_config()
+            )
             root = f"{self._loc.bucket}/{self._loc.prefix}".rstrip("/")
             self._fs = DirFileSystem(path=root, fs=base)
         return self._fs
@@ -200,8 +239,25 @@ class ObstoreBackend(Backend):
     @_translating
     def read_bytes(self, key: str) -> bytes:
         import obstore
+        from obstore.exceptions import GenericError
 
-        return bytes(obstore.get(self.store, key).bytes())
+        # obstore retries a request that fails, not a body that breaks off (a reset, an
+        # answer without Content-Length, which it refuses): read again, then fail loudly.
+        failure: OSError | None = None
+        for attempt in range(Timeouts.of(self.config).retries + 1):
+            if attempt:
+                time.sleep(min(0.1 * 2**attempt, 5.0))
+            try:
+                result = obstore.get(self.store, key)
+                data = bytes(result.bytes())
+            except GenericError as exc:
+                failure = _oserror(key, exc)
+                continue
+            if len(data) == int(result.meta["size"]):
+                return data
+            failure = short_read(key, int(result.meta["size"]), len(data))
+        assert failure is not None
+        raise failure
 
     @_translating
     def write_bytes(self, key: str, data: bytes) -> None:
@@ -363,8 +419,8 @@ class _StreamReader(io.RawIOBase):
                 result = obstore.get(self._store, self._key, options=options)
                 self._chunks = iter(result.stream(min_chunk_size=STREAM_CHUNK))
             chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
+            if chunk is None:  # the body ended before the object did
+                raise short_read(self._key, self._size, self._pos)
             self._pending = memoryview(bytes(chunk))
         n = min(len(buffer), len(self._pending))
         memoryview(buffer)[:n] = self._pending[:n]
@@ -415,19 +471,42 @@ async def _bounded(coros: list[Coroutine[Any, Any, T]]) -> list[T]:
 
 
 _loop: asyncio.AbstractEventLoop | None = None
+_loop_thread: threading.Thread | None = None
 _loop_lock = threading.Lock()
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` on a private event loop thread (works from inside a running loop too)."""
-    global _loop
+    global _loop, _loop_thread
     with _loop_lock:
         if _loop is None or _loop.is_closed():
             _loop = asyncio.new_event_loop()
-            threading.Thread(
+            _loop_thread = threading.Thread(
                 target=_loop.run_forever, name="storage-dsn-obstore", daemon=True
-            ).start()
+            )
+            _loop_thread.start()
+            atexit.register(_stop_loop)
     return asyncio.run_coroutine_threadsafe(coro, _loop).result()
+
+
+def _stop_loop() -> None:
+    """Stop the private loop and wait for its thread, before the interpreter finalizes.
+
+    obstore's async calls complete on Rust threads that call back into this loop; with
+    the loop's thread still alive while Python shuts down, such a callback can meet a
+    half-finalized interpreter, which aborts the process (SIGABRT after all the work was
+    done). An orderly stop leaves nothing for them to call.
+    """
+    global _loop, _loop_thread
+    with _loop_lock:
+        loop, thread = _loop, _loop_thread
+        _loop = _loop_thread = None
+    if loop is None or thread is None:
+        return
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=10)
+    if not thread.is_alive():
+        loop.close()
 
 
 @contextmanager

@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ...dsn import flag
+from ...dsn import TIMEOUT_PARAMS, flag, timeout_settings
 from ...errors import InvalidDSNError
 from .location import S3Location, is_ip, needs_path_style
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CANNED_ACLS", "ENGINES", "MAX_EXPIRES", "PARAMS", "parse_s3"]
 
-PARAMS = frozenset(
+PARAMS = TIMEOUT_PARAMS | frozenset(
     {
         "auth",
         "region_name",
@@ -107,7 +107,7 @@ def parse_s3(parts: DSNParts) -> StorageConfig:
                 f"the 'acl' parameter must be one of {', '.join(sorted(CANNED_ACLS))}"
             )
         options["s3_additional_kwargs"] = {"ACL": acl}
-    settings: dict[str, str] = {}
+    settings: dict[str, Any] = timeout_settings(params)
     engine = params.get("engine")
     if engine is not None:
         if engine not in ENGINES:

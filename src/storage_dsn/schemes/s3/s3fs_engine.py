@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from types import MappingProxyType
 from typing import Any, BinaryIO, Literal
 
-from ...backend import Stat, file_path, guess_type
+from ...backend import CheckedReader, Stat, Timeouts, file_path, guess_type, short_read
 from ..generic import FsspecBackend
 from .location import credentials
 
@@ -26,8 +28,6 @@ class S3Backend(FsspecBackend):
     the key is missing): half the round trips where latency is all that matters.
     """
 
-    _cat_kwargs = MappingProxyType({"max_concurrency": 1})
-
     def storage_options(self) -> dict[str, Any]:
         options = super().storage_options()
         found = (
@@ -39,7 +39,75 @@ class S3Backend(FsspecBackend):
             options["key"], options["secret"] = found[0], found[1]
             if found[2]:
                 options["token"] = found[2]
+        # Timeouts and retries are botocore's ("standard" mode retries 5xx, throttling,
+        # resets and timeouts with backoff); s3fs's own retry loop is turned off in
+        # _make_filesystem, since the two would multiply.
+        timeouts = Timeouts.of(self.config)
+        config_kwargs = options.setdefault("config_kwargs", {})
+        config_kwargs.setdefault("connect_timeout", timeouts.connect)
+        config_kwargs.setdefault("read_timeout", timeouts.read)
+        config_kwargs.setdefault(
+            "retries", {"max_attempts": timeouts.retries + 1, "mode": "standard"}
+        )
         return options
+
+    def _make_filesystem(self) -> Any:
+        fs = super()._make_filesystem()
+        fs.retries = 1  # one attempt per s3fs call: botocore retries (see storage_options)
+        return fs
+
+    # Whole-object reads are one GET whose body is checked against its length: a body
+    # that ends early (a connection closed without Content-Length) would otherwise be
+    # returned short, as if it were the whole object.
+
+    def read_bytes(self, key: str) -> bytes:
+        from fsspec.asyn import sync
+
+        data: bytes = sync(self.base.loop, self._get, key)
+        return data
+
+    def read_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        results = self._gather([self._get(key) for key in keys])
+        out: dict[str, bytes] = {}
+        for key, result in zip(keys, results, strict=True):
+            if isinstance(result, BaseException):
+                raise result
+            out[key] = result
+        return out
+
+    async def _get(self, key: str) -> bytes:
+        fs: Any = self.base
+        bucket, path, _ = fs.split_path(self.path(key))
+        attempts = Timeouts.of(self.config).retries + 1
+        failure: Exception | None = None
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
+            try:
+                response = await fs._call_s3("get_object", Bucket=bucket, Key=path)
+            except FileNotFoundError:
+                raise FileNotFoundError(key) from None
+            try:
+                data: bytes = await response["Body"].read()
+            except Exception as exc:  # the body broke off: a reset, a timeout, a short body
+                failure = OSError(errno.EIO, f"reading the body failed: {type(exc).__name__}", key)
+                continue
+            finally:
+                response["Body"].close()
+            expected = response.get("ContentLength")
+            if expected is None:  # nothing said how long it is: ask
+                expected = int(
+                    (await fs._call_s3("head_object", Bucket=bucket, Key=path))["ContentLength"]
+                )
+            if len(data) == expected:
+                return data
+            failure = short_read(key, int(expected), len(data))
+        assert failure is not None
+        raise failure
+
+    def open_read(self, key: str) -> BinaryIO:
+        f: Any = super().open_read(key)
+        return io.BufferedReader(CheckedReader(f, int(f.size), key), 1024 * 1024)
 
     def md5(self, key: str, stat: Stat) -> str:
         return etag_md5(stat) or super().md5(key, stat)

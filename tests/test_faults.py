@@ -1,0 +1,160 @@
+"""S3 through a fault proxy (tests/servers/faults.py), on both engines: what the network
+does wrong reaches the caller as what it is, is retried where retrying helps, never turns
+into a short success or a wrong meaning, and never hangs."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storage_dsn import Storage, open_storage
+from storage_dsn.cli import main
+from tests.conftest import KEY_ID, QUOTED_SECRET
+from tests.servers.faults import FaultProxy
+
+ENGINES = ["s3fs", "obstore"]
+#: How each engine deletes one object: s3fs a DELETE, obstore a bulk POST ?delete.
+DELETE = {"s3fs": "DELETE", "obstore": "POST"}
+BODY = bytes(range(256)) * 1200  # 300 KiB
+
+
+def storage(proxy: FaultProxy, engine: str, query: str = "") -> Storage:
+    dsn = f"s3+http://{KEY_ID}:{QUOTED_SECRET}@{proxy.host}/{proxy.bucket}/media/?engine={engine}"  # type: ignore[attr-defined]
+    return open_storage(dsn + (f"&{query}" if query else ""))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+class TestReads:
+    def test_body_cut_short_is_retried(self, fault_proxy: FaultProxy, engine: str) -> None:
+        """A body that ends early without Content-Length is read again, whole."""
+        st = storage(fault_proxy, engine)
+        st.write_bytes("a.bin", BODY)
+        rule = fault_proxy.inject("truncate", method="GET", path_contains="a.bin")
+        assert st.read_bytes("a.bin") == BODY
+        assert rule.hits == 1
+
+    def test_body_always_short_fails_loudly(self, fault_proxy: FaultProxy, engine: str) -> None:
+        """When every answer is cut short, the read is an error, never short data."""
+        st = storage(fault_proxy, engine, "retries=1")
+        st.write_bytes("a.bin", BODY)
+        fault_proxy.inject("truncate", method="GET", path_contains="a.bin", times=100)
+        with pytest.raises(OSError, match=r"short|body|EIO|Errno") as info:
+            st.read_bytes("a.bin")
+        assert not isinstance(info.value, FileNotFoundError)
+
+    def test_streamed_read_never_short(self, fault_proxy: FaultProxy, engine: str) -> None:
+        """A streamed read whose bodies end early gives the whole object (asking again
+        from where it stopped) or an error: never a file that just ends."""
+        st = storage(fault_proxy, engine, "retries=0")
+        st.write_bytes("a.bin", BODY)
+        fault_proxy.inject("truncate", method="GET", path_contains="a.bin", times=100)
+        try:
+            with st.open("a.bin", "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            assert not isinstance(exc, FileNotFoundError)  # noqa: PT017
+        else:
+            assert data == BODY
+
+    def test_reset_is_retried(self, fault_proxy: FaultProxy, engine: str) -> None:
+        """A connection reset in the middle of an answer is retried."""
+        st = storage(fault_proxy, engine)
+        st.write_bytes("a.bin", BODY)
+        fault_proxy.inject("reset", method="GET", path_contains="a.bin", after=1000)
+        assert st.read_bytes("a.bin") == BODY
+
+    def test_slow_down_is_retried(self, fault_proxy: FaultProxy, engine: str) -> None:
+        """503 SlowDown and 500 InternalError, twice each, are retried with backoff."""
+        st = storage(fault_proxy, engine)
+        fault_proxy.inject("status", method="PUT", times=2, code=503, s3_code="SlowDown")
+        st.write_bytes("a.txt", b"x")
+        fault_proxy.inject("status", method="GET", times=2, code=500, s3_code="InternalError")
+        assert st.read_bytes("a.txt") == b"x"
+
+    def test_stalled_server_fails_in_bounded_time(
+        self, fault_proxy: FaultProxy, engine: str
+    ) -> None:
+        """A server that accepts and never answers gives an error, not a hang."""
+        st = storage(fault_proxy, engine, "read_timeout=1&connect_timeout=1&retries=1")
+        st.write_bytes("a.txt", b"x")
+        fault_proxy.inject("stall", method="GET", times=100, seconds=20)
+        outcome: list[BaseException] = []
+
+        def read() -> None:
+            try:
+                st.read_bytes("a.txt")
+            except BaseException as exc:
+                outcome.append(exc)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout=60)  # a generous bound, not a speed claim: it must not hang
+        assert not reader.is_alive(), "the read still waits for the stalled server"
+        assert outcome
+        assert isinstance(outcome[0], OSError)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+class TestDeletes:
+    @pytest.mark.parametrize(
+        ("fault", "options", "error"),
+        [
+            ("status", {"code": 403, "s3_code": "AccessDenied"}, PermissionError),
+            ("status", {"code": 500, "s3_code": "InternalError", "times": 100}, OSError),
+            ("reset", {"before": True, "times": 100}, ConnectionError),
+        ],
+        ids=["403", "500", "reset"],
+    )
+    def test_failed_delete_is_not_missing(
+        self, fault_proxy: FaultProxy, engine: str, fault: str, options: Any, error: type
+    ) -> None:
+        """A DELETE that fails is that failure, never 'no such key'; the object stays."""
+        st = storage(fault_proxy, engine, "retries=1")
+        st.write_bytes("a.txt", b"x")
+        fault_proxy.inject(fault, method=DELETE[engine], **options)
+        with pytest.raises(error) as info:
+            st.delete("a.txt")
+        assert not isinstance(info.value, FileNotFoundError)
+        fault_proxy.clear()
+        assert st.read_bytes("a.txt") == b"x"
+
+    def test_bulk_delete_with_per_key_errors(self, fault_proxy: FaultProxy, engine: str) -> None:
+        """A 200 answer to a bulk delete that refuses the key is an error, not a delete."""
+        st = storage(fault_proxy, engine, "retries=0")
+        st.write_bytes("a.txt", b"x")
+        fault_proxy.inject("delete_errors", method="POST", s3_code="AccessDenied", times=10)
+        fault_proxy.inject("status", method="DELETE", code=403, s3_code="AccessDenied")
+        with pytest.raises(PermissionError):
+            st.delete("a.txt")
+        fault_proxy.clear()
+        assert st.read_bytes("a.txt") == b"x"
+
+    def test_sync_counts_true(self, fault_proxy: FaultProxy, engine: str, tmp_path: Path) -> None:
+        """sync --delete whose deletes fail reports them and exits 1."""
+        st = storage(fault_proxy, engine, "retries=0")
+        st.write_many({"keep.txt": b"k", "gone1.txt": b"1", "gone2.txt": b"2"})
+        (tmp_path / "keep.txt").write_bytes(b"k")
+        fault_proxy.inject("status", method="DELETE", code=500, s3_code="InternalError", times=100)
+        fault_proxy.inject("status", method="POST", code=500, s3_code="InternalError", times=100)
+        code = main(["sync", "--delete", str(tmp_path), st.config.to_dsn()])
+        assert code == 1
+        fault_proxy.clear()
+        assert sorted(st.list()) == ["gone1.txt", "gone2.txt", "keep.txt"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sync_of_a_cut_body_exits_1(fault_proxy: FaultProxy, engine: str, tmp_path: Path) -> None:
+    """A sync whose download keeps arriving short exits 1 and leaves no half file."""
+    st = storage(fault_proxy, engine, "retries=0")
+    st.write_bytes("big.bin", BODY)
+    st.write_bytes("small.txt", b"fine")
+    fault_proxy.inject("truncate", method="GET", path_contains="big.bin", times=100)
+    code = main(
+        ["sync", st.config.to_dsn().replace(f"engine={engine}", f"engine={engine}"), str(tmp_path)]
+    )
+    assert code == 1
+    assert (tmp_path / "small.txt").read_bytes() == b"fine"
+    assert not (tmp_path / "big.bin").exists()
