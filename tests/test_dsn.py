@@ -245,6 +245,34 @@ CASES: list[tuple[str, str, str, str, dict[str, Any], str | None]] = [
         "https://acct.blob.core.windows.net/c/",
     ),
     (
+        "az-http-emulator",
+        "az+http://devstoreaccount1:a2V5a2V5a2V5@127.0.0.1:10000/media/site/",
+        "abfs",
+        "media/site",
+        {
+            "account_name": "devstoreaccount1",
+            "account_key": "a2V5a2V5a2V5",
+            "endpoint_url": "http://127.0.0.1:10000/devstoreaccount1",
+        },
+        "http://127.0.0.1:10000/devstoreaccount1/media/site/",
+    ),
+    (
+        "az-endpoint-url",
+        "az://acct:a2V5@blob.core.windows.net/c/p/?endpoint_url=https%3A%2F%2Fazurite.test%2Facct%2F",
+        "abfs",
+        "c/p",
+        {"account_name": "acct", "endpoint_url": "https://azurite.test/acct"},
+        "https://azurite.test/acct/c/p/",
+    ),
+    (
+        "az-account-host",
+        "az://acct.blob.core.windows.net/c/?option.connection_string=AccountKey%3Da2V5",
+        "abfs",
+        "c",
+        {"account_name": "acct", "connection_string": "AccountKey=a2V5"},
+        "https://acct.blob.core.windows.net/c/",
+    ),
+    (
         "sftp",
         "sftp://user:p%40ss@files.example.com:2222/srv/media/",
         "sftp",
@@ -373,6 +401,19 @@ ERRORS = [
     ("azure-no-account", "az://blob.core.windows.net/c/", "account name"),
     ("azure-other-host", "az://acct:k@example.com/c/", "blob.core.windows.net"),
     ("azure-no-container", "az://acct:k@blob.core.windows.net/", "container"),
+    ("azure-http-no-account", "az+http://127.0.0.1:10000/c/", "account name"),
+    ("azure-http-no-host", "az+http://acct:k@/c/", "az+http://ACCOUNT:KEY@HOST:PORT"),
+    (
+        "azure-endpoint-ftp",
+        "az://acct:k@x/c/?endpoint_url=ftp%3A%2F%2Fh",
+        "http(s)",
+    ),
+    (
+        "azure-endpoint-credentials",
+        "az://acct:k@blob.core.windows.net/c/?endpoint_url=http%3A%2F%2Fu%3Ap%40h%2Facct",
+        "without credentials",
+    ),
+    ("azure-endpoint-bad-port", "az://acct:k@x/c/?endpoint_url=http%3A%2F%2Fh%3A0", "http(s)"),
     ("gcs-credentials", "gs://u:p@bucket/", "credentials"),
     ("sftp-no-host", "sftp:///srv/", "needs a host"),
     ("newline", "file:///x/\n?url=/m/", "control characters"),
@@ -394,7 +435,7 @@ def test_unknown_scheme_lists_registered() -> None:
     """An unknown scheme names every registered scheme."""
     with pytest.raises(UnknownSchemeError) as info:
         parse_dsn("ftp://host/path/")
-    for name in ("file", "memory", "s3", "s3+http", "gs", "gcs", "az", "abfs", "sftp"):
+    for name in ("file", "memory", "s3", "s3+http", "gs", "gcs", "az", "abfs", "az+http", "sftp"):
         assert name in info.value.known
     assert "s3+http" in str(info.value)
 
