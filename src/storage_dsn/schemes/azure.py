@@ -127,9 +127,11 @@ def _sas_token(password: str) -> str | None:
 
 def details(config: StorageConfig) -> list[tuple[str, str]]:
     """Rows for ``storage-dsn check``: which account, container and account URL."""
-    account = str(config.options.get("account_name", "(from the connection string)"))
+    account = str(config.options["account_name"])
     container, _, prefix = config.root.partition("/")
     endpoint = config.settings.get("endpoint_url", f"https://{account}.{CLOUD_HOST}")
+    if "connection_string" in config.options:
+        endpoint = "(from option.connection_string)"
     return [
         ("account", account),
         ("container", container),
@@ -145,7 +147,7 @@ class AzureBackend(FsspecBackend):
     ``exclusive`` writes are Azure's conditional create (``If-None-Match: *`` on the upload
     or on the commit of its blocks), so of racing creates exactly one lands. Listings and
     ``stat`` go to the SDK directly: adlfs lists a directory marker blob (``photos/``) as
-    the key ``photos``, and looks a missing key up three times.
+    the key ``photos``, and follows the HEAD of a missing key with a listing.
     """
 
     def storage_options(self) -> dict[str, Any]:
@@ -365,7 +367,7 @@ def _oserror(exc: BaseException, key: str, endpoint: object) -> OSError:
         )
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         where = endpoint or "Azure Blob Storage"
-        return ConnectionError(errno.ECONNREFUSED, f"cannot reach {where} ({said})", key)
+        return ConnectionError(f"cannot reach {where} ({said}): {key!r}")
     return OSError(errno.EIO, f"Azure error ({said})", key)
 
 
