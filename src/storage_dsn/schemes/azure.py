@@ -235,7 +235,7 @@ class AzureBackend(FsspecBackend):
     def scan(self, prefix: str) -> Iterator[tuple[str, Stat]]:
         from fsspec.asyn import sync
 
-        with self._errors(prefix):
+        with self._errors(self.path(prefix)):  # the place listed: "container/prefix/"
             found = sync(self.base.loop, self._scan, prefix)
         return iter(sorted(found, key=lambda item: item[0]))
 
