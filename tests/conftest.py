@@ -14,6 +14,7 @@ import pytest
 
 from storage_dsn import Storage, open_storage, registry, storage
 from tests.apps import app
+from tests.servers.azurite import ACCOUNT, QUOTED_ACCOUNT_KEY, azurite, blob_service
 from tests.servers.faults import fault_proxy, fault_proxy_session
 from tests.servers.ftp import ftp_server
 from tests.servers.moto import KEY_ID, QUOTED_SECRET, SECRET, make_bucket, mock_s3, moto_server
@@ -24,6 +25,7 @@ __all__ = [
     "QUOTED_SECRET",
     "SECRET",
     "app",
+    "azurite",
     "fault_proxy",
     "fault_proxy_session",
     "ftp_server",
@@ -89,6 +91,12 @@ def _s3_seaweedfs_obstore(request: pytest.FixtureRequest, tmp_path: Path) -> str
     return _s3_seaweedfs(request, tmp_path) + "?engine=obstore"
 
 
+def _azure(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    server = request.getfixturevalue("azurite")
+    container = server.new_container()
+    return f"az+http://{ACCOUNT}:{QUOTED_ACCOUNT_KEY}@{server.host}/{container}/media/"
+
+
 #: The kinds of storage the contract suite runs on, each a fresh empty storage per test:
 #: kind -> the DSN of a new one (its server is started once per session).
 KINDS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
@@ -99,20 +107,34 @@ KINDS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
     "s3-obstore": _s3_obstore,
     "s3-seaweedfs": _s3_seaweedfs,
     "s3-seaweedfs-obstore": _s3_seaweedfs_obstore,
+    "azure": _azure,
 }
 BACKENDS = list(KINDS)
 #: Kinds whose stat() reads the content type the server stored (others guess from the key).
-STORED_TYPES = {"s3-mock", "s3-server", "s3-obstore", "s3-seaweedfs", "s3-seaweedfs-obstore"}
+STORED_TYPES = {
+    "s3-mock",
+    "s3-server",
+    "s3-obstore",
+    "s3-seaweedfs",
+    "s3-seaweedfs-obstore",
+    "azure",
+}
 
 
 def _wrong_s3_secret(dsn: str) -> str:
     return dsn.replace(f"{KEY_ID}:{QUOTED_SECRET}@", f"{KEY_ID}:{QUOTED_SECRET}x@")
 
 
+def _wrong_azure_key(dsn: str) -> str:
+    # Still a valid base64 key of the right length, so the server, not the client, refuses.
+    return dsn.replace(f"{ACCOUNT}:{QUOTED_ACCOUNT_KEY}@", f"{ACCOUNT}:A{QUOTED_ACCOUNT_KEY[1:]}@")
+
+
 #: Kinds whose server checks credentials: kind -> the DSN with a wrong secret.
 WRONG_CREDENTIALS: dict[str, Callable[[str], str]] = {
     "s3-seaweedfs": _wrong_s3_secret,
     "s3-seaweedfs-obstore": _wrong_s3_secret,
+    "azure": _wrong_azure_key,
 }
 
 
@@ -155,6 +177,8 @@ def write_elsewhere(
         )
         extra = {"ContentType": content_type} if content_type else {}
         client.put_object(Bucket=where.bucket, Key=f"{where.prefix}/{key}", Body=data, **extra)
+    elif scheme in ("az", "abfs", "az+http"):
+        _write_azure_blob(storage, key, data, content_type)
     elif scheme == "file":
         path = Path(storage.config.root, key)
         if key.endswith("/"):
@@ -167,6 +191,21 @@ def write_elsewhere(
             storage.fs.pipe_file(key, data)
     else:  # pragma: no cover
         raise NotImplementedError(scheme)
+
+
+def _write_azure_blob(storage: Storage, key: str, data: bytes, content_type: str | None) -> None:
+    from azure.storage.blob import ContentSettings
+
+    container, _, prefix = storage.config.root.partition("/")
+    service = blob_service(storage.config.settings["endpoint_url"])
+    client = service.get_container_client(container)
+    name = f"{prefix}/{key}" if prefix else key
+    if key.endswith("/"):  # both markers tools leave: "d/", and the Hadoop drivers' "d"
+        client.upload_blob(name, b"", overwrite=True)
+        client.upload_blob(name[:-1], b"", overwrite=True, metadata={"hdi_isfolder": "true"})
+        return
+    settings = ContentSettings(content_type=content_type) if content_type else None
+    client.upload_blob(name, data, overwrite=True, content_settings=settings)
 
 
 def write_then_fail(storage: Storage, key: str, data: bytes) -> None:

@@ -245,6 +245,34 @@ CASES: list[tuple[str, str, str, str, dict[str, Any], str | None]] = [
         "https://acct.blob.core.windows.net/c/",
     ),
     (
+        "az-http-emulator",
+        "az+http://devstoreaccount1:a2V5a2V5a2V5@127.0.0.1:10000/media/site/",
+        "abfs",
+        "media/site",
+        {
+            "account_name": "devstoreaccount1",
+            "account_key": "a2V5a2V5a2V5",
+            "endpoint_url": "http://127.0.0.1:10000/devstoreaccount1",
+        },
+        "http://127.0.0.1:10000/devstoreaccount1/media/site/",
+    ),
+    (
+        "az-endpoint-url",
+        "az://acct:a2V5@blob.core.windows.net/c/p/?endpoint_url=https%3A%2F%2Fazurite.test%2Facct%2F",
+        "abfs",
+        "c/p",
+        {"account_name": "acct", "endpoint_url": "https://azurite.test/acct"},
+        "https://azurite.test/acct/c/p/",
+    ),
+    (
+        "az-account-host",
+        "az://acct.blob.core.windows.net/c/?option.connection_string=AccountKey%3Da2V5",
+        "abfs",
+        "c",
+        {"account_name": "acct", "connection_string": "AccountKey=a2V5"},
+        "https://acct.blob.core.windows.net/c/",
+    ),
+    (
         "sftp",
         "sftp://user:p%40ss@files.example.com:2222/srv/media/",
         "sftp",
@@ -373,6 +401,19 @@ ERRORS = [
     ("azure-no-account", "az://blob.core.windows.net/c/", "account name"),
     ("azure-other-host", "az://acct:k@example.com/c/", "blob.core.windows.net"),
     ("azure-no-container", "az://acct:k@blob.core.windows.net/", "container"),
+    ("azure-http-no-account", "az+http://127.0.0.1:10000/c/", "account name"),
+    ("azure-http-no-host", "az+http://acct:k@/c/", "az+http://ACCOUNT:KEY@HOST:PORT"),
+    (
+        "azure-endpoint-ftp",
+        "az://acct:k@x/c/?endpoint_url=ftp%3A%2F%2Fh",
+        "http(s)",
+    ),
+    (
+        "azure-endpoint-credentials",
+        "az://acct:k@blob.core.windows.net/c/?endpoint_url=http%3A%2F%2Fu%3Ap%40h%2Facct",
+        "without credentials",
+    ),
+    ("azure-endpoint-bad-port", "az://acct:k@x/c/?endpoint_url=http%3A%2F%2Fh%3A0", "http(s)"),
     ("gcs-credentials", "gs://u:p@bucket/", "credentials"),
     ("sftp-no-host", "sftp:///srv/", "needs a host"),
     ("newline", "file:///x/\n?url=/m/", "control characters"),
@@ -394,7 +435,7 @@ def test_unknown_scheme_lists_registered() -> None:
     """An unknown scheme names every registered scheme."""
     with pytest.raises(UnknownSchemeError) as info:
         parse_dsn("ftp://host/path/")
-    for name in ("file", "memory", "s3", "s3+http", "gs", "gcs", "az", "abfs", "sftp"):
+    for name in ("file", "memory", "s3", "s3+http", "gs", "gcs", "az", "abfs", "az+http", "sftp"):
         assert name in info.value.known
     assert "s3+http" in str(info.value)
 
@@ -406,7 +447,7 @@ def test_not_a_string() -> None:
 
 
 class TestRedaction:
-    SECRETS = ("SECRET", "ab/cd+ef=", "tok3n", "p@ss", "sig=abc")
+    SECRETS = ("SECRET", "ab/cd+ef=", "tok3n", "p@ss", "sig=abc", "a2V5a2V5", "c2lnbmF0")
 
     @pytest.mark.parametrize(
         "dsn",
@@ -417,6 +458,15 @@ class TestRedaction:
             "sftp://user:p%40ss@files.example.com:2222/srv/media/",
             "az://acct:sv%3D1%26sig%3Dabc@blob.core.windows.net/c/",
             "gs://bucket/?option.token=tok3n",
+            "az+http://devstoreaccount1:a2V5a2V5@127.0.0.1:10000/c/",
+            # A connection string's key and SAS, percent-encoded or not.
+            "az+http://acct@127.0.0.1:10000/c/?option.connection_string="
+            "DefaultEndpointsProtocol%3Dhttp%3BAccountName%3Dacct%3BAccountKey%3Da2V5a2V5%3B",
+            "az://acct@blob.core.windows.net/c/?option.connection_string="
+            "AccountName=acct;AccountKey=a2V5a2V5;BlobEndpoint=http://h/acct",
+            "az://acct@blob.core.windows.net/c/?option.connection_string=BlobEndpoint%3D"
+            "https%3A%2F%2Fh%2F%3BSharedAccessSignature%3Dsv%3D1%26sig%3Dc2lnbmF0%253D",
+            "az://acct@blob.core.windows.net/c/?option.credential=sv%3D1%26sig%3Dc2lnbmF0",
         ],
     )
     def test_str_repr_redacted(self, dsn: str) -> None:
@@ -427,6 +477,34 @@ class TestRedaction:
             for secret in self.SECRETS:
                 assert secret not in text
                 assert secret.replace("/", "%2F").replace("+", "%2B") not in text
+
+    @pytest.mark.parametrize(
+        ("value", "secrets"),
+        [
+            ("AccountName%3Da%3BAccountKey%3Da2V5a2V5%3B", ["a2V5a2V5"]),
+            ("SharedAccessSignature=sv%3D1%26sig%3Dc2ln%252B", ["sv=1&sig=c2ln%2B", "c2ln+"]),
+            ("sv=1%26sig%3Dc2ln", ["c2ln"]),
+        ],
+        ids=["account-key", "sas", "bare-sas"],
+    )
+    def test_secret_values_inside_options(self, value: str, secrets: list[str]) -> None:
+        """secret_values() finds the secrets inside a connection string or SAS token."""
+        from storage_dsn.dsn import secret_values
+
+        config = parse_dsn(f"az://acct@blob.core.windows.net/c/?option.connection_string={value}")
+        found = secret_values(config)
+        for secret in secrets:
+            assert secret in found
+
+    def test_connection_string_keeps_the_rest(self) -> None:
+        """Only the secret fields of a connection string are masked."""
+        text = parse_dsn(
+            "az://acct@blob.core.windows.net/c/?option.connection_string="
+            "AccountName%3Dacct%3BAccountKey%3Dk3y%3D%3D%3BBlobEndpoint%3Dhttp%3A%2F%2Fh%2Facct"
+        ).redacted()
+        assert text.endswith(
+            "connection_string=AccountName=acct;AccountKey=***;BlobEndpoint=http://h/acct"
+        )
 
     def test_keeps_what_helps(self) -> None:
         """The redacted DSN keeps the access key id, host and parameters."""
@@ -472,6 +550,8 @@ def test_scheme_shaped_strings(scheme: str, middle: str, tail: str) -> None:
             "s3+http://KEY:{s}@127.0.0.1:9000/{q}",
             "sftp://user:{s}@host/{q}",
             "az://acct:{s}@blob.core.windows.net/{q}",
+            "az+http://acct:{s}@127.0.0.1:10000/c/{q}",
+            "az://acct@blob.core.windows.net/c/?option.connection_string=AccountKey%3D{s}&{q}",
             "file://u:{s}@localhost/x/{q}",
             "s3://KEY:SECRET@bucket.s3.amazonaws.com/?token={s}&{q}",
         ]

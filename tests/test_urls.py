@@ -103,6 +103,11 @@ URLS = [
         "a.jpg",
         "https://acct.blob.core.windows.net/c/p/a.jpg",
     ),
+    (
+        "az+http://devstoreaccount1:k@127.0.0.1:10000/c/p/",
+        KEY,
+        "http://127.0.0.1:10000/devstoreaccount1/c/p/a%20b/%C3%BC.txt",
+    ),
 ]
 
 

@@ -111,12 +111,19 @@ PARAMS: dict[str, dict[str, tuple[str, str]]] = {
     "gs": {
         "project": ("a project ID", "The Google Cloud project, passed to gcsfs."),
     },
-    "az": {},
+    "az": {
+        "endpoint_url": (
+            "an ``http(s)://`` URL, percent-encoded",
+            "The account URL (``http://127.0.0.1:10000/devstoreaccount1`` for Azurite), "
+            "instead of ``https://ACCOUNT.blob.core.windows.net`` (``az+http``: "
+            "``http://HOST:PORT/ACCOUNT``). Public URLs follow it.",
+        ),
+    },
     "sftp": {},
 }
 
 #: Schemes that share a parser are documented once, under the first name.
-ALIASES = {"s3+http": "s3", "gcs": "gs", "abfs": "az"}
+ALIASES = {"s3+http": "s3", "gcs": "gs", "abfs": "az", "az+http": "az"}
 
 
 def _literal(text: str, language: str = "text") -> nodes.literal_block:
@@ -273,7 +280,7 @@ class DSNError(SphinxDirective):
 
 def _check_all_documented(app: Sphinx, env: Any) -> None:
     seen = getattr(env, "dsnref_documented", set())
-    builtin = {"file", "memory", "s3", "s3+http", "gs", "gcs", "az", "abfs", "sftp"}
+    builtin = {"file", "memory", "s3", "s3+http", "gs", "gcs", "az", "abfs", "az+http", "sftp"}
     missing = sorted((builtin & set(schemes)) - seen)
     if missing:
         from sphinx.util import logging

@@ -45,6 +45,12 @@ _SECRET_NAME = re.compile(
     re.IGNORECASE,
 )
 _MASK = "***"
+# Secrets inside a value, whatever its name: an Azure connection string's ``AccountKey=``
+# and ``SharedAccessSignature=`` fields (to the next ``;``), a SAS token's ``sig=`` (to the
+# next ``&`` or ``;``). Each starts the value or follows a separator.
+_EMBEDDED_SECRET = re.compile(
+    r"(?<![^;&?])(?:(accountkey|sharedaccesssignature)=[^;]*|(sig)=[^;&]*)", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True, repr=False)
@@ -261,6 +267,8 @@ def redact_dsn(dsn: str) -> str:
 def secret_values(config: StorageConfig) -> list[str]:
     """Every secret ``config`` holds, as written and decoded: for output scrubbers."""
     found = [str(v) for k, v in config.options.items() if _SECRET_NAME.search(k) and v]
+    for text in _strings(config.options):
+        found += [v for value in _embedded_secrets(text) for v in (value, unquote(value))]
     password = None
     if config._dsn:
         try:
@@ -318,7 +326,35 @@ def _redact_param(item: str) -> str:
     bare = unquote(name).removeprefix(OPTION_PREFIX)
     if eq and value and _SECRET_NAME.search(bare):
         return f"{name}={_MASK}"
+    decoded = unquote(value)
+    if _EMBEDDED_SECRET.search(decoded):  # a connection string: keep all but its secrets
+        return f"{name}={quote(_EMBEDDED_SECRET.sub(_mask_field, decoded), safe='=;:/*')}"
     return item
+
+
+def _embedded_secrets(text: str) -> list[str]:
+    """The secret fields' values in ``text``, and the ``sig`` inside a SAS among them."""
+    found = []
+    for match in _EMBEDDED_SECRET.finditer(text):
+        value = match.group(0).partition("=")[2]
+        if value:
+            found += [value, *_embedded_secrets(value)]
+    return found
+
+
+def _mask_field(match: re.Match[str]) -> str:
+    return f"{match.group(1) or match.group(2)}={_MASK}"
+
+
+def _strings(value: Any) -> list[str]:
+    """The strings in ``value``, a (frozen) options mapping, at any depth."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 def scheme_of(dsn: str) -> str:

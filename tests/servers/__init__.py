@@ -2,7 +2,8 @@
 
 * :mod:`.moto`: moto's S3, in-process (``mock_s3``) and as a server (``moto_server``);
 * :mod:`.gunicorn`: an app under gunicorn, and raw HTTP requests to it;
-* :mod:`.ftp`: an FTP server (pyftpdlib) for the third-party scheme example.
+* :mod:`.ftp`: an FTP server (pyftpdlib) for the third-party scheme example;
+* :mod:`.azurite`: Azurite, the Azure Blob Storage emulator (an npm package).
 
 This module holds what they share: a free port, and a process that is started, waited
 for and stopped. Fixtures are session-scoped where a server can be shared; tests name the
