@@ -2,7 +2,8 @@
 
 * :mod:`.moto`: moto's S3, in-process (``mock_s3``) and as a server (``moto_server``);
 * :mod:`.gunicorn`: an app under gunicorn, and raw HTTP requests to it;
-* :mod:`.ftp`: an FTP server (pyftpdlib) for the third-party scheme example.
+* :mod:`.ftp`: an FTP server (pyftpdlib) for the third-party scheme example;
+* :mod:`.sshd`: OpenSSH's sshd with its own config, keys and known_hosts, for ``sftp:``.
 
 This module holds what they share: a free port, and a process that is started, waited
 for and stopped. Fixtures are session-scoped where a server can be shared; tests name the
