@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -17,6 +18,7 @@ from tests.apps import app
 from tests.servers.ftp import ftp_server
 from tests.servers.moto import KEY_ID, QUOTED_SECRET, SECRET, make_bucket, mock_s3, moto_server
 from tests.servers.seaweedfs import seaweedfs
+from tests.servers.sshd import SFTP_WRONG_PASSWORD, sshd_server
 
 __all__ = [
     "KEY_ID",
@@ -28,6 +30,7 @@ __all__ = [
     "mock_s3",
     "moto_server",
     "seaweedfs",
+    "sshd_server",
     "write_elsewhere",
     "write_then_fail",
 ]
@@ -86,6 +89,11 @@ def _s3_seaweedfs_obstore(request: pytest.FixtureRequest, tmp_path: Path) -> str
     return _s3_seaweedfs(request, tmp_path) + "?engine=obstore"
 
 
+def _sftp(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    server = request.getfixturevalue("sshd_server")
+    return server.dsn(server.new_directory())
+
+
 #: The kinds of storage the contract suite runs on, each a fresh empty storage per test:
 #: kind -> the DSN of a new one (its server is started once per session).
 KINDS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
@@ -96,6 +104,7 @@ KINDS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
     "s3-obstore": _s3_obstore,
     "s3-seaweedfs": _s3_seaweedfs,
     "s3-seaweedfs-obstore": _s3_seaweedfs_obstore,
+    "sftp": _sftp,
 }
 BACKENDS = list(KINDS)
 #: Kinds whose stat() reads the content type the server stored (others guess from the key).
@@ -106,10 +115,20 @@ def _wrong_s3_secret(dsn: str) -> str:
     return dsn.replace(f"{KEY_ID}:{QUOTED_SECRET}@", f"{KEY_ID}:{QUOTED_SECRET}x@")
 
 
+def _wrong_sftp_login(dsn: str) -> str:
+    # The server's users have no password we could know (root's is never ours to set):
+    # the wrong secret is a key it does not accept, plus a password it refuses.
+    good = "client_ed25519"
+    assert good in dsn
+    user, _, rest = dsn.partition("@")
+    return f"{user}:{quote(SFTP_WRONG_PASSWORD, safe='')}@{rest.replace(good, 'wrong_ed25519')}"
+
+
 #: Kinds whose server checks credentials: kind -> the DSN with a wrong secret.
 WRONG_CREDENTIALS: dict[str, Callable[[str], str]] = {
     "s3-seaweedfs": _wrong_s3_secret,
     "s3-seaweedfs-obstore": _wrong_s3_secret,
+    "sftp": _wrong_sftp_login,
 }
 
 
@@ -159,11 +178,27 @@ def write_elsewhere(
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
+    elif scheme == "sftp":
+        _sftp_write(storage, key, data)
     elif scheme == "memory":  # one process, one store
         if not key.endswith("/"):
             storage.fs.pipe_file(key, data)
     else:  # pragma: no cover
         raise NotImplementedError(scheme)
+
+
+def _sftp_write(storage: Storage, key: str, data: bytes) -> None:
+    """Write over a connection of its own, as another SFTP client would (in place, not
+    through a temporary name)."""
+    from sshfs import SSHFileSystem
+
+    options = storage.config.storage_options()
+    fs = SSHFileSystem(**options, skip_instance_cache=True)
+    path = f"{storage.config.root}/{key}"
+    if key.endswith("/"):
+        fs.makedirs(path, exist_ok=True)
+    else:
+        fs.pipe_file(path, data)
 
 
 def write_then_fail(storage: Storage, key: str, data: bytes) -> None:
