@@ -9,8 +9,12 @@ from __future__ import annotations
 import io
 import logging
 import os
+import socket
 import subprocess
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +215,83 @@ class TestRenames:
             if name.startswith(TEMP_PREFIX)
         ]
         assert leftovers == []
+
+
+class Proxy:
+    """A loopback TCP proxy to a port, whose connections can be cut as a server's restart
+    or a firewall's idle timeout would."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            for s in (client, upstream):  # SSH's small packets, without Nagle's waits
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for s in (source, sink):
+            _shut(s)
+
+    def cut(self) -> None:
+        """Close every connection through the proxy; new ones are still accepted."""
+        for s in self.sockets:
+            _shut(s)
+        self.sockets.clear()
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut()
+
+
+def _shut(s: socket.socket) -> None:
+    with suppress(OSError):
+        s.shutdown(socket.SHUT_RDWR)
+    s.close()
+
+
+@contextmanager
+def proxy_to(port: int) -> Iterator[Proxy]:
+    proxy = Proxy(port)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
+def test_reconnects_after_the_connection_drops(sshd_server: SSHServer, tmp_path: Path) -> None:
+    """A connection the other end closed is replaced on the next call, not kept failing."""
+    with proxy_to(sshd_server.port) as proxy:
+        line = sshd_server.known_hosts.read_text().split(" ", 1)[1]
+        known = tmp_path / "known_hosts"
+        known.write_text(f"[127.0.0.1]:{proxy.port} {line}")
+        dsn = sshd_server.dsn(sshd_server.new_directory(), known_hosts=str(known))
+        storage = open_storage(dsn.replace(f":{sshd_server.port}/", f":{proxy.port}/"))
+        storage.write_bytes("a.txt", b"before")
+        first: Any = storage.backend.fs  # type: ignore[attr-defined]
+        client = storage.backend.base.client  # type: ignore[attr-defined]
+        proxy.cut()
+        deadline = time.monotonic() + 10
+        while not client.is_closed() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.is_closed()
+        assert storage.read_bytes("a.txt") == b"before"
+        storage.write_bytes("b.txt", b"after")
+        assert list(storage.list()) == ["a.txt", "b.txt"]
+        assert storage.backend.fs is not first  # type: ignore[attr-defined]

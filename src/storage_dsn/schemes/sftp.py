@@ -106,6 +106,17 @@ def details(config: StorageConfig) -> list[tuple[str, str]]:
 class SFTPBackend(RenamingBackend):
     """sshfs, with each write uploaded to a temporary name and renamed over the key."""
 
+    _pid = 0
+
+    @property
+    def base(self) -> AbstractFileSystem:
+        fs: Any = self._base
+        if fs is not None and (self._pid != os.getpid() or fs.client.is_closed()):
+            # The server closed the connection (a restart, an idle timeout), or this is a
+            # forked worker whose parent owns it: connect again rather than fail forever.
+            self._base = self._rooted = None
+        return super().base
+
     def storage_options(self) -> dict[str, Any]:
         options = super().storage_options()
         home = self.environ.get("HOME")
@@ -133,9 +144,12 @@ class SFTPBackend(RenamingBackend):
                 where,
             )
         try:
-            fs: AbstractFileSystem = SSHFileSystem(**options)
+            # A connection of its own, not fsspec's shared instance: a dropped one is
+            # replaced here, and the cache would hand the dead one back.
+            fs: AbstractFileSystem = SSHFileSystem(**options, skip_instance_cache=True)
         except Exception as exc:
             raise _connect_error(where, options, exc) from None
+        self._pid = os.getpid()
         return fs
 
     def _put_bytes(self, path: str, data: bytes, *, exclusive: bool = False) -> None:
