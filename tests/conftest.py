@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -19,6 +20,7 @@ from tests.servers.faults import fault_proxy, fault_proxy_session
 from tests.servers.ftp import ftp_server
 from tests.servers.moto import KEY_ID, QUOTED_SECRET, SECRET, make_bucket, mock_s3, moto_server
 from tests.servers.seaweedfs import seaweedfs
+from tests.servers.sshd import SFTP_WRONG_PASSWORD, sshd_server
 
 __all__ = [
     "KEY_ID",
@@ -33,6 +35,7 @@ __all__ = [
     "mock_s3",
     "moto_server",
     "seaweedfs",
+    "sshd_server",
     "write_elsewhere",
     "write_then_fail",
 ]
@@ -97,6 +100,11 @@ def _azure(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"az+http://{ACCOUNT}:{QUOTED_ACCOUNT_KEY}@{server.host}/{container}/media/"
 
 
+def _sftp(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    server = request.getfixturevalue("sshd_server")
+    return server.dsn(server.new_directory())
+
+
 #: The kinds of storage the contract suite runs on, each a fresh empty storage per test:
 #: kind -> the DSN of a new one (its server is started once per session).
 KINDS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
@@ -108,6 +116,7 @@ KINDS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
     "s3-seaweedfs": _s3_seaweedfs,
     "s3-seaweedfs-obstore": _s3_seaweedfs_obstore,
     "azure": _azure,
+    "sftp": _sftp,
 }
 BACKENDS = list(KINDS)
 #: Kinds whose stat() reads the content type the server stored (others guess from the key).
@@ -130,11 +139,21 @@ def _wrong_azure_key(dsn: str) -> str:
     return dsn.replace(f"{ACCOUNT}:{QUOTED_ACCOUNT_KEY}@", f"{ACCOUNT}:A{QUOTED_ACCOUNT_KEY[1:]}@")
 
 
+def _wrong_sftp_login(dsn: str) -> str:
+    # The server's users have no password we could know (root's is never ours to set):
+    # the wrong secret is a key it does not accept, plus a password it refuses.
+    good = "client_ed25519"
+    assert good in dsn
+    user, _, rest = dsn.partition("@")
+    return f"{user}:{quote(SFTP_WRONG_PASSWORD, safe='')}@{rest.replace(good, 'wrong_ed25519')}"
+
+
 #: Kinds whose server checks credentials: kind -> the DSN with a wrong secret.
 WRONG_CREDENTIALS: dict[str, Callable[[str], str]] = {
     "s3-seaweedfs": _wrong_s3_secret,
     "s3-seaweedfs-obstore": _wrong_s3_secret,
     "azure": _wrong_azure_key,
+    "sftp": _wrong_sftp_login,
 }
 
 
@@ -186,6 +205,8 @@ def write_elsewhere(
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
+    elif scheme == "sftp":
+        _sftp_write(storage, key, data)
     elif scheme == "memory":  # one process, one store
         if not key.endswith("/"):
             storage.fs.pipe_file(key, data)
@@ -206,6 +227,20 @@ def _write_azure_blob(storage: Storage, key: str, data: bytes, content_type: str
         return
     settings = ContentSettings(content_type=content_type) if content_type else None
     client.upload_blob(name, data, overwrite=True, content_settings=settings)
+
+
+def _sftp_write(storage: Storage, key: str, data: bytes) -> None:
+    """Write over a connection of its own, as another SFTP client would (in place, not
+    through a temporary name)."""
+    from sshfs import SSHFileSystem
+
+    options = storage.config.storage_options()
+    fs = SSHFileSystem(**options, skip_instance_cache=True)
+    path = f"{storage.config.root}/{key}"
+    if key.endswith("/"):
+        fs.makedirs(path, exist_ok=True)
+    else:
+        fs.pipe_file(path, data)
 
 
 def write_then_fail(storage: Storage, key: str, data: bytes) -> None:

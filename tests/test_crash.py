@@ -8,12 +8,15 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from storage_dsn import open_storage
+from storage_dsn.backend import TEMP_PREFIX
 from tests.conftest import KEY_ID, QUOTED_SECRET, make_bucket
+from tests.servers.sshd import SSHServer
 
 WRITER = textwrap.dedent(
     """
@@ -34,8 +37,15 @@ WRITER = textwrap.dedent(
 )
 
 
-def kill_mid_write(dsn: str, megabytes: int, after: str, delay: float) -> None:
-    """Start a writer, wait for ``after`` on its stdout, then SIGKILL it after ``delay``."""
+def kill_mid_write(
+    dsn: str,
+    megabytes: int,
+    after: str,
+    delay: float,
+    ready: Callable[[], bool] = lambda: True,
+) -> None:
+    """Start a writer, wait for ``after`` on its stdout and for ``ready()``, then SIGKILL it
+    after ``delay``."""
     park = "park" if after == "writing" else "run"
     with subprocess.Popen(
         [sys.executable, "-c", WRITER, dsn, str(megabytes), park],
@@ -50,6 +60,9 @@ def kill_mid_write(dsn: str, megabytes: int, after: str, delay: float) -> None:
                 break
         else:  # pragma: no cover - the writer died on its own
             pytest.fail(f"writer exited ({proc.wait()}) before {after!r}")
+        deadline = time.monotonic() + 30
+        while not ready() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
@@ -88,3 +101,20 @@ def test_s3_killed_upload_leaves_old_object(moto_server: str) -> None:
     kill_mid_write(dsn, 64, "closing", 0.2)
     data = storage.read_bytes("big.bin")
     assert data in (b"old content", b"N" * 64 * 1024 * 1024)
+
+
+def test_sftp_killed_upload_leaves_old_file(sshd_server: SSHServer) -> None:
+    """Killed while uploading 64 MiB over SFTP: the old file is intact, and the half
+    upload left under a temporary name is never listed."""
+    directory = sshd_server.new_directory()
+    dsn = sshd_server.dsn(directory)
+    storage = open_storage(dsn)
+    storage.write_bytes("big.bin", b"old content")
+
+    def uploading() -> bool:  # the server is this machine: look at its disk
+        return any(p.stat().st_size > 0 for p in directory.glob(f"{TEMP_PREFIX}*"))
+
+    kill_mid_write(dsn, 64, "closing", 0.0, ready=uploading)
+    assert storage.read_bytes("big.bin") == b"old content"
+    assert list(storage.list()) == ["big.bin"]
+    assert len(list(directory.glob(f"{TEMP_PREFIX}*"))) == 1  # left behind, hidden

@@ -119,7 +119,21 @@ PARAMS: dict[str, dict[str, tuple[str, str]]] = {
             "``http://HOST:PORT/ACCOUNT``). Public URLs follow it.",
         ),
     },
-    "sftp": {},
+    "sftp": {
+        "key_file": (
+            "an absolute path (or ``~/...``), percent-encoded",
+            "The private key to log in with (OpenSSH format, unencrypted). Without it, "
+            "asyncssh tries the SSH agent and ``~/.ssh/id_*``; a password in the DSN is "
+            "tried too.",
+        ),
+        "known_hosts": (
+            "an absolute path (or ``~/...``), or ``none``",
+            "The OpenSSH ``known_hosts`` file the server's host key must be in; default "
+            "``~/.ssh/known_hosts``. An unknown or changed key fails the first I/O with "
+            "``HostKeyError``. ``none`` accepts any key and logs a warning: only for a "
+            "throwaway server on a network you trust.",
+        ),
+    },
 }
 
 #: Schemes that share a parser are documented once, under the first name.

@@ -4,6 +4,7 @@
 * :mod:`.gunicorn`: an app under gunicorn, and raw HTTP requests to it;
 * :mod:`.ftp`: an FTP server (pyftpdlib) for the third-party scheme example;
 * :mod:`.azurite`: Azurite, the Azure Blob Storage emulator (an npm package).
+* :mod:`.sshd`: OpenSSH's sshd with its own config, keys and known_hosts, for ``sftp:``.
 
 This module holds what they share: a free port, and a process that is started, waited
 for and stopped. Fixtures are session-scoped where a server can be shared; tests name the
