@@ -25,7 +25,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on src."""
-    session.install("mypy>=1.11", "-e", ".[s3,obstore,azure,sftp,flask,cli]")
+    session.install("mypy>=1.11", "-e", ".[s3,obstore,azure,gcs,sftp,flask,cli]")
     session.run("mypy")
 
 

@@ -6,6 +6,7 @@ its own process on a free loopback port; the servers are in ``tests/servers/``.
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from tests.apps import app
 from tests.servers.azurite import ACCOUNT, QUOTED_ACCOUNT_KEY, azurite, blob_service
 from tests.servers.faults import fault_proxy, fault_proxy_session
 from tests.servers.ftp import ftp_server
+from tests.servers.gcs import fake_gcs, gcs_proxy
 from tests.servers.moto import KEY_ID, QUOTED_SECRET, SECRET, make_bucket, mock_s3, moto_server
 from tests.servers.seaweedfs import seaweedfs
 from tests.servers.sshd import SFTP_WRONG_PASSWORD, sshd_server
@@ -28,9 +30,11 @@ __all__ = [
     "SECRET",
     "app",
     "azurite",
+    "fake_gcs",
     "fault_proxy",
     "fault_proxy_session",
     "ftp_server",
+    "gcs_proxy",
     "make_bucket",
     "mock_s3",
     "moto_server",
@@ -50,11 +54,27 @@ def _clean_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # No real Google either: no credentials or emulator from the host, and google-auth's
+    # metadata-server probe (169.254.169.254) pointed at a closed loopback port.
+    for name in ("GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_GCE_CHECK", "true")
+    monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
+    monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
     registry._reset()
     storage.clear_cache()
     yield
     registry._reset()
     storage.clear_cache()
+
+
+@pytest.fixture
+def without_gcsfs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gcsfs looks uninstalled (the test extra installs it): for missing-extra errors."""
+    from storage_dsn.schemes import base
+
+    monkeypatch.setitem(sys.modules, "gcsfs", None)  # find_spec answers None
+    monkeypatch.setattr(base, "_installed", set())
 
 
 def _file(request: pytest.FixtureRequest, tmp_path: Path) -> str:
@@ -105,6 +125,11 @@ def _sftp(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return server.dsn(server.new_directory())
 
 
+def _gcs(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    server = request.getfixturevalue("fake_gcs")
+    return f"gs+http://{server.host}/{server.new_bucket()}/media/"
+
+
 #: The kinds of storage the contract suite runs on, each a fresh empty storage per test:
 #: kind -> the DSN of a new one (its server is started once per session).
 KINDS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
@@ -117,6 +142,7 @@ KINDS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
     "s3-seaweedfs-obstore": _s3_seaweedfs_obstore,
     "azure": _azure,
     "sftp": _sftp,
+    "gcs": _gcs,
 }
 BACKENDS = list(KINDS)
 #: Kinds whose stat() reads the content type the server stored (others guess from the key).
@@ -127,6 +153,7 @@ STORED_TYPES = {
     "s3-seaweedfs",
     "s3-seaweedfs-obstore",
     "azure",
+    "gcs",
 }
 
 
@@ -198,6 +225,8 @@ def write_elsewhere(
         client.put_object(Bucket=where.bucket, Key=f"{where.prefix}/{key}", Body=data, **extra)
     elif scheme in ("az", "abfs", "az+http"):
         _write_azure_blob(storage, key, data, content_type)
+    elif scheme in ("gs", "gcs", "gs+http"):
+        _write_with_google_client(storage, key, data, content_type)
     elif scheme == "file":
         path = Path(storage.config.root, key)
         if key.endswith("/"):
@@ -241,6 +270,24 @@ def _sftp_write(storage: Storage, key: str, data: bytes) -> None:
         fs.makedirs(path, exist_ok=True)
     else:
         fs.pipe_file(path, data)
+
+
+def _write_with_google_client(
+    storage: Storage, key: str, data: bytes, content_type: str | None
+) -> None:
+    """Google's own client library, anonymous, at the storage's endpoint (a key ending in
+    ``/`` is the empty object the Cloud console leaves for a folder)."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage as google_storage
+
+    bucket, _, prefix = storage.config.root.partition("/")
+    client = google_storage.Client(
+        project="test",
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options={"api_endpoint": storage.config.options["endpoint_url"]},
+    )
+    blob = client.bucket(bucket).blob(f"{prefix}/{key}" if prefix else key)
+    blob.upload_from_string(data, content_type=content_type or "application/octet-stream")
 
 
 def write_then_fail(storage: Storage, key: str, data: bytes) -> None:

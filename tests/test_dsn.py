@@ -228,6 +228,30 @@ CASES: list[tuple[str, str, str, str, dict[str, Any], str | None]] = [
         "https://storage.googleapis.com/bucket/",
     ),
     (
+        "gs-endpoint",
+        "gs://bucket/p/?endpoint_url=https%3A%2F%2Fstorage.example.net%2F",
+        "gcs",
+        "bucket/p",
+        {"endpoint_url": "https://storage.example.net"},
+        "https://storage.example.net/bucket/p/",
+    ),
+    (
+        "gs-http-emulator",
+        "gs+http://127.0.0.1:4443/bucket_1/a/b/?project=test",
+        "gcs",
+        "bucket_1/a/b",
+        {"endpoint_url": "http://127.0.0.1:4443", "anonymous": True, "project": "test"},
+        "http://127.0.0.1:4443/bucket_1/a/b/",
+    ),
+    (
+        "gs-http-with-token",
+        "gs+http://localhost/bucket/?option.token=%2Fkeys%2Fsa.json",
+        "gcs",
+        "bucket",
+        {"endpoint_url": "http://localhost", "token": "/keys/sa.json"},
+        "http://localhost/bucket/",
+    ),
+    (
         "az-key",
         "az://acct:a2V5a2V5a2V5@blob.core.windows.net/container/prefix/",
         "abfs",
@@ -415,6 +439,11 @@ ERRORS = [
     ),
     ("azure-endpoint-bad-port", "az://acct:k@x/c/?endpoint_url=http%3A%2F%2Fh%3A0", "http(s)"),
     ("gcs-credentials", "gs://u:p@bucket/", "credentials"),
+    ("gcs-port", "gs://bucket:4443/", "gs+http://HOST:PORT"),
+    ("gcs-bucket-name", "gs://b/", "bucket name"),
+    ("gcs-endpoint", "gs://bucket/?endpoint_url=storage.example.net", "endpoint_url"),
+    ("gs-http-no-bucket", "gs+http://127.0.0.1:4443/", "gs+http://HOST:PORT/bucket"),
+    ("gs-http-endpoint", "gs+http://127.0.0.1:4443/b1/?endpoint_url=http%3A%2F%2Fx", "endpoint"),
     ("sftp-no-host", "sftp:///srv/", "needs a host"),
     ("newline", "file:///x/\n?url=/m/", "control characters"),
     ("bad-utf8", "s3://K:%ff@b.s3.amazonaws.com/", "UTF-8"),
@@ -435,7 +464,19 @@ def test_unknown_scheme_lists_registered() -> None:
     """An unknown scheme names every registered scheme."""
     with pytest.raises(UnknownSchemeError) as info:
         parse_dsn("ftp://host/path/")
-    for name in ("file", "memory", "s3", "s3+http", "gs", "gcs", "az", "abfs", "az+http", "sftp"):
+    for name in (
+        "file",
+        "memory",
+        "s3",
+        "s3+http",
+        "gs",
+        "gcs",
+        "gs+http",
+        "az",
+        "abfs",
+        "az+http",
+        "sftp",
+    ):
         assert name in info.value.known
     assert "s3+http" in str(info.value)
 

@@ -355,13 +355,9 @@ class TestOpenStorage:
         with pytest.raises(ConfigurationError, match="DEFAULT_STORAGE_DSN"):
             open_storage(environ={})
 
+    @pytest.mark.usefixtures("without_gcsfs")
     def test_missing_backend(self) -> None:
         """A scheme whose extra is missing fails at open_storage, naming the extra."""
-        pytest.importorskip("storage_dsn")
-        import importlib.util
-
-        if importlib.util.find_spec("gcsfs") is not None:
-            pytest.skip("gcsfs is installed here")
         with pytest.raises(MissingBackendError, match=r'pip install "storage-dsn\[gcs\]"'):
             open_storage("gs://bucket/prefix/")
 

@@ -110,6 +110,12 @@ PARAMS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "gs": {
         "project": ("a project ID", "The Google Cloud project, passed to gcsfs."),
+        "endpoint_url": (
+            "an ``http(s)://host[:port]`` URL, percent-encoded",
+            "Where requests go instead of ``https://storage.googleapis.com`` (``gs:``/``gcs:`` "
+            "only; ``gs+http:`` takes it from the host). Public URLs default to "
+            "``ENDPOINT/BUCKET/PREFIX/``.",
+        ),
     },
     "az": {
         "endpoint_url": (
@@ -137,7 +143,7 @@ PARAMS: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 #: Schemes that share a parser are documented once, under the first name.
-ALIASES = {"s3+http": "s3", "gcs": "gs", "abfs": "az", "az+http": "az"}
+ALIASES = {"s3+http": "s3", "gcs": "gs", "gs+http": "gs", "abfs": "az", "az+http": "az"}
 
 
 def _literal(text: str, language: str = "text") -> nodes.literal_block:
@@ -294,7 +300,19 @@ class DSNError(SphinxDirective):
 
 def _check_all_documented(app: Sphinx, env: Any) -> None:
     seen = getattr(env, "dsnref_documented", set())
-    builtin = {"file", "memory", "s3", "s3+http", "gs", "gcs", "az", "abfs", "az+http", "sftp"}
+    builtin = {
+        "file",
+        "memory",
+        "s3",
+        "s3+http",
+        "gs",
+        "gcs",
+        "gs+http",
+        "az",
+        "abfs",
+        "az+http",
+        "sftp",
+    }
     missing = sorted((builtin & set(schemes)) - seen)
     if missing:
         from sphinx.util import logging
