@@ -64,6 +64,22 @@ PARAMS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "memory": {},
     "s3": {
+        "connect_timeout": (
+            "seconds, above 0 (default ``5``)",
+            "How long to wait for a connection, per attempt.",
+        ),
+        "read_timeout": (
+            "seconds, above 0 (default ``10``)",
+            "How long to wait for the next byte of an answer, per attempt: a stalled server "
+            "fails a call after ``(retries + 1) x read_timeout`` seconds and backoff, never "
+            "hangs it.",
+        ),
+        "retries": (
+            "``0`` to ``20`` (default ``3``)",
+            "Retries after the first attempt, with exponential backoff, for errors that may "
+            "pass: 5xx, SlowDown, resets, timeouts, bodies cut short. Mapped to botocore's "
+            "standard retry mode (s3fs) or obstore's retry settings.",
+        ),
         "auth": (
             "``s3v4`` (default), ``s3``",
             "The signature version. ``s3`` (legacy V2) is kept for old S3-compatible "
