@@ -30,6 +30,7 @@ from storage_dsn import NoPublicURLError, StorageDSNError, open_storage, parse_d
 from storage_dsn.cli.output import Output
 from storage_dsn.dsn import secret_values
 from storage_dsn.registry import get_scheme, schemes
+from storage_dsn.schemes import BUILTIN
 from storage_dsn.storage import clear_cache, make_resolver
 
 SAMPLE_KEY = "a b/ü.txt"
@@ -316,19 +317,7 @@ class DSNError(SphinxDirective):
 
 def _check_all_documented(app: Sphinx, env: Any) -> None:
     seen = getattr(env, "dsnref_documented", set())
-    builtin = {
-        "file",
-        "memory",
-        "s3",
-        "s3+http",
-        "gs",
-        "gcs",
-        "gs+http",
-        "az",
-        "abfs",
-        "az+http",
-        "sftp",
-    }
+    builtin = {scheme.name for scheme in BUILTIN}
     missing = sorted((builtin & set(schemes)) - seen)
     if missing:
         from sphinx.util import logging

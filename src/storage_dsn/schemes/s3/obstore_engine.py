@@ -344,18 +344,12 @@ class ObstoreBackend(Backend):
             for meta in batch
             if meta["path"].startswith(prefix)
             and is_listable(meta["path"])
-            and (meta["size"] or self._is_object(meta["path"]))
+            # object_store lists a folder marker ("photos/", left by other tools) as
+            # "photos", an empty object no GET can read: only empty entries can be
+            # markers, and those are asked about.
+            and (meta["size"] or self.exists(meta["path"]))
         }
         return iter(sorted((key, _stat(key, meta)) for key, meta in found.items()))
-
-    def _is_object(self, key: str) -> bool:
-        # object_store lists a folder marker ("photos/", left by other tools) as "photos",
-        # an empty object no GET can read. Only empty entries can be markers; ask for them.
-        try:
-            self._head(key)
-        except FileNotFoundError:
-            return False
-        return True
 
     @_translating
     def read_many(self, keys: Sequence[str]) -> dict[str, bytes]:
