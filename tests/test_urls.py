@@ -10,8 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from storage_dsn import NoPublicURLError, open_storage, parse_dsn
+from storage_dsn import InvalidKeyError, NoPublicURLError, StorageDSNError, open_storage, parse_dsn
 from storage_dsn.storage import make_resolver
+from storage_dsn.urls import check_content_type, content_disposition
 from tests.conftest import KEY_ID, QUOTED_SECRET, SECRET, make_bucket
 
 KEY = "a b/ü.txt"
@@ -346,3 +347,73 @@ def test_resolver_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
     for _ in range(3):
         storage.url("a.jpg")
     assert calls == []
+
+
+# Response overrides and the URL maker interface -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "header"),
+    [
+        ("report.pdf", "attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf"),
+        (
+            "Übersicht März.pdf",
+            'attachment; filename="Ubersicht Marz.pdf"; '
+            "filename*=UTF-8''%C3%9Cbersicht%20M%C3%A4rz.pdf",
+        ),
+        (
+            'a "quoted"\\name.txt',
+            'attachment; filename="a _quoted__name.txt"; '
+            "filename*=UTF-8''a%20%22quoted%22_name.txt",
+        ),
+        ("日本.txt", "attachment; filename=\".txt\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.txt"),
+        ("日本", "attachment; filename=\"download\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC"),
+        ("../etc/passwd", "attachment; filename=\".._etc_passwd\"; filename*=UTF-8''.._etc_passwd"),
+    ],
+)
+def test_content_disposition(name: str, header: str) -> None:
+    assert content_disposition(name) == header
+
+
+@pytest.mark.parametrize("name", ["", "  ", "a\r\nSet-Cookie: x=1", "a\x00b", "\ud800"])
+def test_content_disposition_refuses_header_breakers(name: str) -> None:
+    with pytest.raises(StorageDSNError):
+        content_disposition(name)
+
+
+@pytest.mark.parametrize(
+    "value", ["image/png", "text/plain; charset=utf-8", "application/vnd.a+json"]
+)
+def test_content_type_accepted(value: str) -> None:
+    assert check_content_type(value) == value
+
+
+@pytest.mark.parametrize("value", ["", "png", "text/html\r\nX: y", "a b/c", "image/"])
+def test_content_type_refused(value: str) -> None:
+    with pytest.raises(StorageDSNError):
+        check_content_type(value)
+
+
+def test_local_url_overrides_are_a_query_the_media_server_reads() -> None:
+    storage = open_storage("memory://overrides/?url=%2Fmedia%2F")
+    assert storage.url("a b.pdf", download_name="Ä.pdf", content_type="application/pdf") == (
+        "/media/a%20b.pdf?response-content-disposition=attachment%3B%20filename%3D%22A.pdf%22"
+        "%3B%20filename%2A%3DUTF-8%27%27%25C3%2584.pdf&response-content-type=application%2Fpdf"
+    )
+
+
+def test_overrides_on_another_host_without_signing_are_refused() -> None:
+    storage = open_storage("memory://overrides/?url=https%3A%2F%2Fcdn.example.org%2F")
+    assert storage.url("a.pdf") == "https://cdn.example.org/a.pdf"
+    with pytest.raises(NoPublicURLError, match="cannot sign"):
+        storage.url("a.pdf", download_name="x.pdf")
+
+
+def test_uploads_need_a_signing_backend() -> None:
+    storage = open_storage("memory://overrides/?url=%2Fmedia%2F")
+    with pytest.raises(NoPublicURLError):
+        storage.upload_url("a.jpg")
+    with pytest.raises(NoPublicURLError):
+        storage.upload_form("avatars/")
+    with pytest.raises(InvalidKeyError):
+        storage.upload_url("../a.jpg")

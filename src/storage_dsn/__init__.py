@@ -18,6 +18,7 @@ from .errors import (
 )
 from .registry import parse_dsn, register_scheme
 from .storage import Stat, Storage, open_storage
+from .urls import UploadForm
 
 __version__ = "0.1.0"
 
@@ -32,6 +33,7 @@ __all__ = [
     "StorageConfig",
     "StorageDSNError",
     "UnknownSchemeError",
+    "UploadForm",
     "open_storage",
     "parse_dsn",
     "register_scheme",

@@ -21,7 +21,7 @@ from .dsn import StorageConfig
 from .errors import ConfigurationError, StorageDSNError
 from .keys import validate_key, validate_prefix
 from .registry import get_scheme, parse_dsn
-from .urls import Clock, Resolver
+from .urls import Clock, UploadForm, Urls
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -159,13 +159,53 @@ class Storage:
         """An fsspec filesystem rooted at ``config.root``: keys are relative paths."""
         return self.backend.fs
 
-    def url(self, key: str, *, expires: int | None = None) -> str:
+    def url(
+        self,
+        key: str,
+        *,
+        expires: int | None = None,
+        download_name: str | None = None,
+        content_type: str | None = None,
+    ) -> str:
         """The public URL of ``key``; presigned when ``config.signed_urls``.
 
-        ``expires`` (seconds) overrides the DSN's lifetime for a presigned URL. Raises
-        :class:`NoPublicURLError` when the storage has no public URL. No network I/O.
+        ``expires`` (seconds) overrides the DSN's lifetime for a presigned URL.
+        ``download_name`` makes the response ``Content-Disposition: attachment`` with that
+        file name (an ASCII fallback and the UTF-8 form); ``content_type`` overrides the
+        response's type. On S3 both are signed ``response-*`` parameters, so such a URL is
+        presigned even for a public storage. Raises :class:`NoPublicURLError` when the
+        storage has no such URL. No network I/O.
         """
-        return self._url(key, expires)  # the resolver validates the key
+        # The URL maker validates the key.
+        return self._url.url(key, expires, download_name=download_name, content_type=content_type)
+
+    def upload_url(
+        self, key: str, *, expires: int | None = None, content_type: str | None = None
+    ) -> str:
+        """A presigned URL a browser may ``PUT`` ``key`` to (S3, Azure SAS, GCS V4).
+
+        With ``content_type`` the type is part of the signature: an upload with another
+        type is refused by the server. :class:`NoPublicURLError` where the backend cannot
+        sign. No network I/O.
+        """
+        return self._url.upload_url(key, expires, content_type=content_type)
+
+    def upload_form(
+        self,
+        key: str,
+        *,
+        expires: int | None = None,
+        max_size: int | None = None,
+        content_type: str | None = None,
+    ) -> UploadForm:
+        """An :class:`~storage_dsn.UploadForm` for a browser's multipart ``POST`` of ``key``.
+
+        ``key`` ending in ``/`` accepts any file name under that prefix; ``content_type``
+        ending in ``/`` or ``/*`` is a prefix (``image/``); ``max_size`` bounds the upload
+        in bytes. The DSN's upload settings are part of the signed policy.
+        :class:`NoPublicURLError` where the backend cannot sign. No network I/O.
+        """
+        return self._url.upload_form(key, expires, max_size=max_size, content_type=content_type)
 
     @_errors
     def open(self, key: str, mode: str = "rb") -> IO[Any]:
@@ -310,8 +350,9 @@ def make_resolver(
     *,
     environ: Mapping[str, str] = os.environ,
     clock: Clock = time.time,
-) -> Resolver:
-    """The URL resolver ``config``'s scheme builds: ``resolver(key, expires) -> URL``."""
+) -> Urls:
+    """The :class:`~storage_dsn.urls.Urls` ``config``'s scheme builds (also callable as
+    ``resolver(key, expires) -> URL``)."""
     return get_scheme(config.scheme).resolver(config, environ=environ, clock=clock)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from ..backend import Backend
 from ..dsn import DSNParts, StorageConfig
 from ..errors import MissingBackendError
-from ..urls import Clock, Resolver, public_resolver
+from ..urls import Clock, Resolver, Urls, as_urls, public_resolver
 from .generic import FsspecBackend
 
 __all__ = ["BackendFactory", "Details", "Parser", "Requirements", "Scheme", "UrlFactory"]
@@ -27,8 +27,9 @@ Parser = Callable[[DSNParts], StorageConfig]
 #: Builds the backend for a config: ``factory(config, environ=environ)``; a
 #: :class:`~storage_dsn.backend.Backend` subclass is one.
 BackendFactory = Callable[..., Backend]
-#: Builds the URL resolver for a config: ``factory(config, environ, clock)``.
-UrlFactory = Callable[[StorageConfig, Mapping[str, str], Clock], Resolver]
+#: Builds the URL maker for a config: ``factory(config, environ, clock)``; a plain
+#: ``resolver(key, expires)`` is accepted too (it makes read URLs only).
+UrlFactory = Callable[[StorageConfig, Mapping[str, str], Clock], "Urls | Resolver"]
 #: The ``(module, extra)`` pairs a config needs, for schemes whose needs depend on it.
 Requirements = Callable[[StorageConfig], Iterable[tuple[str, "str | None"]]]
 #: Extra rows for ``storage-dsn check``.
@@ -94,11 +95,11 @@ class Scheme:
         *,
         environ: Mapping[str, str] = os.environ,
         clock: Clock = time.time,
-    ) -> Resolver:
-        """The URL resolver for ``config``: string work per call, no network."""
+    ) -> Urls:
+        """The :class:`~storage_dsn.urls.Urls` for ``config``: string work per call."""
         if self.urls is None:
             return public_resolver(config)
-        return self.urls(config, environ, clock)
+        return as_urls(self.urls(config, environ, clock))
 
     def describe(self, config: StorageConfig) -> list[tuple[str, str]]:
         """``(name, value)`` rows saying what ``config`` means, secrets masked."""

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from ...errors import NoPublicURLError
 from ...keys import quoted_key, validate_key
-from ...urls import Clock, Resolver, public_resolver
+from ...urls import Clock, Resolver, Urls, public_resolver
 from .location import S3Location, credentials, location
 from .parse import MAX_EXPIRES
 
@@ -32,7 +32,7 @@ __all__ = ["SigV2Presigner", "SigV4Presigner", "presigner", "s3_urls"]
 _UNRESERVED = "-_.~"
 
 
-def s3_urls(config: StorageConfig, environ: Mapping[str, str], clock: Clock) -> Resolver:
+def s3_urls(config: StorageConfig, environ: Mapping[str, str], clock: Clock) -> Urls:
     """The URL resolver of an S3 storage: presigned when ``config.signed_urls``."""
     if config.signed_urls:
         return _Lazy(lambda: presigner(config, environ, clock))
@@ -53,8 +53,8 @@ def presigner(config: StorageConfig, environ: Mapping[str, str], clock: Clock) -
     return cls(location(config), key, secret, token, config.url_expires, clock)
 
 
-class _Lazy:
-    """A resolver that builds the real one on its first call (then keeps it)."""
+class _Lazy(Urls):
+    """A presigner built on its first call (then kept)."""
 
     def __init__(self, build: Callable[[], Resolver]) -> None:
         self._build = build
@@ -63,7 +63,17 @@ class _Lazy:
     def __repr__(self) -> str:
         return f"<presigner: {self._resolver!r}>" if self._resolver else "<presigner: not built>"
 
-    def __call__(self, key: str, expires: int | None = None) -> str:
+    def url(
+        self,
+        key: str,
+        expires: int | None = None,
+        *,
+        download_name: str | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        if download_name is not None or content_type is not None:
+            validate_key(key)
+            raise NoPublicURLError("response overrides are not signed yet")
         resolver = self._resolver
         if resolver is None:
             try:
