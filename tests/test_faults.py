@@ -4,6 +4,7 @@ into a short success or a wrong meaning, and never hangs."""
 
 from __future__ import annotations
 
+import io
 import threading
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,36 @@ def test_sync_of_a_cut_body_exits_1(fault_proxy: FaultProxy, engine: str, tmp_pa
     assert code == 1
     assert (tmp_path / "small.txt").read_bytes() == b"fine"
     assert not (tmp_path / "big.bin").exists()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("how", ["save", "stream", "open"])
+def test_exclusive_write_whose_answer_was_lost_succeeds(
+    fault_proxy: FaultProxy, engine: str, how: str
+) -> None:
+    """The server stores an exclusive write but the answer is lost; the client's retry is
+    then refused (the object exists): the writer that won is told so, not FileExistsError."""
+    st = storage(fault_proxy, engine)
+    rule = fault_proxy.inject("reset", method="PUT", path_contains="won.bin", after=0)
+    if how == "save":
+        assert st.save("won.bin", io.BytesIO(BODY), overwrite=False) == "won.bin"
+    elif how == "stream":  # not seekable: hashed on the way in
+        assert st.save("won.bin", _Unseekable(BODY), overwrite=False) == "won.bin"
+    else:
+        with st.open("won.bin", "xb") as f:
+            f.write(BODY)
+    assert rule.hits == 1
+    assert st.read_bytes("won.bin") == BODY
+    with pytest.raises(FileExistsError):  # a real conflict stays one
+        st.save("won.bin", io.BytesIO(BODY[:-1] + b"!"), overwrite=False)
+
+
+class _Unseekable(io.RawIOBase):
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._data.readinto(buffer)

@@ -187,6 +187,9 @@ class AtomicWriter(io.RawIOBase):
     def __init__(self) -> None:
         super().__init__()
         self._done = False
+        self._holds: Callable[[int, str], bool] | None = None
+        self._digest: Any = None
+        self._size = 0
 
     def writable(self) -> bool:
         return True
@@ -196,7 +199,20 @@ class AtomicWriter(io.RawIOBase):
             raise ValueError("write to a closed file")
         view = memoryview(data).cast("B")
         self._write(view)
+        if self._digest is not None:
+            self._digest.update(view)
+            self._size += len(view)
         return len(view)
+
+    def check_conflicts(self, holds: Callable[[int, str], bool]) -> None:
+        """Before any write: when an exclusive commit is refused because the object exists,
+        ask ``holds(size, md5_hex)`` whether the stored object is exactly what was written.
+
+        A create whose answer was lost is retried by the client and then refused: the
+        object is this writer's own, so the commit succeeded after all.
+        """
+        self._holds = holds
+        self._digest = hashlib.md5(usedforsecurity=False)
 
     def close(self) -> None:
         """Commit: make the written bytes the object's content."""
@@ -204,6 +220,10 @@ class AtomicWriter(io.RawIOBase):
             self._done = True
             try:
                 self._commit()
+            except FileExistsError:
+                self._discard()
+                if self._holds is None or not self._holds(self._size, self._digest.hexdigest()):
+                    raise
             except BaseException:
                 self._discard()
                 raise

@@ -8,6 +8,7 @@ no backend and makes no connection.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import os
 import threading
@@ -221,7 +222,10 @@ class Storage:
         if mode in ("rb", "r"):
             raw = self.backend.open_read(key)
         elif mode in ("wb", "w", "xb", "x"):
-            writer = self.backend.open_write(key, exclusive=mode.startswith("x"))
+            exclusive = mode.startswith("x")
+            writer = self.backend.open_write(key, exclusive=exclusive)
+            if exclusive:
+                writer.check_conflicts(functools.partial(self._holds, key))
             raw = cast("IO[bytes]", writer)
         else:
             raise ValueError(f"mode must be 'rb', 'wb', 'xb', 'r', 'w' or 'x', not {mode!r}")
@@ -248,16 +252,40 @@ class Storage:
         With ``overwrite=False`` an existing ``key`` is kept and :class:`FileExistsError`
         raised. Checking and writing are one step on local files and memory (a hard link,
         a lock) and on S3 (a conditional write, ``If-None-Match: *``), so of two
-        concurrent saves to one key exactly one wins; other backends check first.
+        concurrent saves to one key exactly one wins; other backends check first. A
+        refused write finds out whether the stored object is its own (a create whose
+        answer was lost, then retried): if it is, the save succeeded.
         """
         self._checked(key)
+        if overwrite:
+            self.backend.save(key, fileobj, exclusive=False)  # type: ignore[arg-type]
+            return key
+        source: Any = fileobj
         try:
-            self.backend.save(key, fileobj, exclusive=not overwrite)  # type: ignore[arg-type]
+            start = fileobj.tell() if fileobj.seekable() else None
+        except (AttributeError, OSError, ValueError):
+            start = None
+        if start is None:  # hash it on the way, there is no reading it again
+            source = _Hashing(fileobj)
+        try:
+            self.backend.save(key, source, exclusive=True)
         except FileExistsError:
-            if overwrite:
-                raise
-            raise FileExistsError(key) from None
+            if start is None:
+                size, md5 = source.size, source.digest.hexdigest()
+            else:
+                fileobj.seek(start)
+                size, md5 = _hash(fileobj)
+            if not self._holds(key, size, md5):
+                raise FileExistsError(key) from None
         return key
+
+    def _holds(self, key: str, size: int, md5: str) -> bool:
+        """Whether ``key`` is stored with exactly ``size`` bytes whose MD5 is ``md5``."""
+        try:
+            stat = self.backend.stat(key)
+            return stat.size == size and self.backend.md5(key, stat) == md5
+        except OSError:
+            return False
 
     @_errors
     def exists(self, key: str) -> bool:
@@ -343,6 +371,37 @@ class _AtomicText(io.TextIOWrapper):
         self._abandoned = True
         self.detach()  # hands the writer back (flushing pending text into it) unclosed
         self._writer.discard()
+
+
+class _Hashing(io.RawIOBase):
+    """Reads through ``raw``, counting and hashing what passes."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        super().__init__()
+        self._raw = raw
+        self.size = 0
+        self.digest = hashlib.md5(usedforsecurity=False)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.digest.update(data)
+        self.size += n
+        return n
+
+
+def _hash(fileobj: IO[bytes]) -> tuple[int, str]:
+    """The size and hex MD5 of what is left in ``fileobj``."""
+    digest = hashlib.md5(usedforsecurity=False)
+    size = 0
+    for chunk in iter(lambda: fileobj.read(1024 * 1024), b""):
+        digest.update(chunk)
+        size += len(chunk)
+    return size, digest.hexdigest()
 
 
 def make_resolver(
