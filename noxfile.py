@@ -7,7 +7,7 @@ import shutil
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
+nox.options.sessions = ["lint", "typecheck", "install", "tests", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
 
@@ -27,6 +27,23 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on src."""
     session.install("mypy>=1.11", "-e", ".[s3,obstore,azure,gcs,sftp,flask,cli]")
     session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def install(session: nox.Session) -> None:
+    """Every extra and the test tools in one resolver run, then ``pip check``.
+
+    s3fs pins aiobotocore, which pins botocore: boto3 and moto must resolve beside it, and
+    a user who installs ``storage-dsn[all]`` must get a consistent set.
+    """
+    session.install("--upgrade", "pip")
+    session.install(".[all,test]")
+    session.run("python", "-m", "pip", "check")
+    session.run(
+        "python",
+        "-c",
+        "import storage_dsn.flask, storage_dsn.cli, s3fs, obstore, gcsfs, adlfs, sshfs",
+    )
 
 
 @nox.session(python=PYTHON)
