@@ -62,6 +62,21 @@ class TestCheck:
         assert main(["check", "gs://bucket/prefix/"]) == 0
         assert 'pip install "storage-dsn[gcs]"' in capsys.readouterr().out
 
+    def test_file_root_state(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """check says whether a file: root exists; a missing one is created by the first
+        write (a typo'd path is visible before anything is written there)."""
+        missing = tmp_path / "not" / "yet"
+        assert main(["check", f"file://{missing}/"]) == 0
+        assert "does not exist yet: the first write creates it" in capsys.readouterr().out
+        assert not missing.exists()
+        assert main(["check", "--connect", f"file://{missing}/"]) == 0
+        assert missing.is_dir()
+        assert main(["check", f"file://{missing}/"]) == 0
+        assert "on disk      exists" in capsys.readouterr().out
+        (tmp_path / "f").write_bytes(b"")
+        assert main(["check", f"file://{tmp_path}/f/"]) == 0
+        assert "NOT A DIRECTORY" in capsys.readouterr().out
+
     def test_default_env(self) -> None:
         """check without a DSN reads DEFAULT_STORAGE_DSN."""
         r = run("check", env={"DEFAULT_STORAGE_DSN": "memory://x/?url=%2Fm%2F"})

@@ -314,4 +314,19 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-SCHEMES = (Scheme(name="file", parse=parse_file, params=PARAMS, backend=LocalBackend),)
+def details(config: StorageConfig) -> list[tuple[str, str]]:
+    """A row for ``storage-dsn check``: whether the root exists (else the first write
+    creates it, as Django's FileSystemStorage does)."""
+    root = Path(config.root)
+    if root.is_dir():
+        state = "exists"
+    elif root.exists():
+        state = "NOT A DIRECTORY: every write will fail"
+    else:
+        state = "does not exist yet: the first write creates it (check the path for a typo)"
+    return [("on disk", state)]
+
+
+SCHEMES = (
+    Scheme(name="file", parse=parse_file, params=PARAMS, backend=LocalBackend, details=details),
+)
