@@ -13,7 +13,7 @@ import pytest
 
 from storage_dsn import Storage, open_storage
 from storage_dsn.cli import main
-from tests.conftest import KEY_ID, QUOTED_SECRET
+from tests.conftest import KEY_ID, QUOTED_SECRET, SECRET
 from tests.servers.faults import FaultProxy
 
 ENGINES = ["s3fs", "obstore"]
@@ -192,3 +192,41 @@ class _Unseekable(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         return self._data.readinto(buffer)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+class TestBeginnerMistakes:
+    """The refusals a new user meets first say what to do, on both engines."""
+
+    def test_missing_bucket(self, fault_proxy: FaultProxy, engine: str) -> None:
+        dsn = f"s3+http://{KEY_ID}:{QUOTED_SECRET}@{fault_proxy.host}/no-such-bucket/m/"
+        st = open_storage(f"{dsn}?engine={engine}")
+        for call in (lambda: st.write_bytes("a.txt", b"x"), lambda: list(st.list())):
+            with pytest.raises(FileNotFoundError, match=r"'no-such-bucket' does not exist.*mb"):
+                call()
+
+    @pytest.mark.parametrize(
+        ("s3_code", "fix"),
+        [
+            ("RequestTimeTooSkewed", "synchronise the clock"),
+            ("InvalidAccessKeyId", "check KEY"),
+            ("SignatureDoesNotMatch", "percent-encoded"),
+        ],
+    )
+    def test_refusals_with_the_fix(
+        self, fault_proxy: FaultProxy, engine: str, s3_code: str, fix: str
+    ) -> None:
+        st = storage(fault_proxy, engine, "retries=0")
+        fault_proxy.inject("status", code=403, s3_code=s3_code, times=10)
+        with pytest.raises(PermissionError, match=fix) as info:
+            st.read_bytes("a.txt")
+        assert SECRET not in str(info.value)
+
+    def test_cli_says_it_in_one_line(
+        self, fault_proxy: FaultProxy, engine: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        dsn = f"s3+http://{KEY_ID}:{QUOTED_SECRET}@{fault_proxy.host}/no-such-bucket/m/"
+        assert main(["ls", f"{dsn}?engine={engine}"]) == 1
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1
+        assert "does not exist" in err

@@ -392,6 +392,12 @@ class Backend:
         """
         return generic_error(exc, key)
 
+    def explain(self, exc: OSError) -> OSError:
+        """``exc`` (an error on its way to the caller) with the fix in its message where
+        the backend recognises a common mistake (a missing bucket, a skewed clock); by
+        default ``exc`` itself."""
+        return exc
+
     def check_key(self, key: str) -> None:
         """Raise :class:`~storage_dsn.InvalidKeyError` for a valid key that this backend
         cannot hold (a file name longer than the file system allows); no I/O.

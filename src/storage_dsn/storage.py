@@ -93,11 +93,22 @@ def _errors(method: Callable[..., R]) -> Callable[..., R]:
         try:
             return method(self, key, *args, **kwargs)
         except Exception as exc:
-            if _ours(exc):
+            error = _explained(self, exc, key if isinstance(key, str) else "")
+            if error is exc:
                 raise
-            raise self.backend.translate_error(exc, key if isinstance(key, str) else "") from exc
+            raise error from exc
 
     return wrapper
+
+
+def _explained(storage: Storage, exc: Exception, key: str) -> Exception:
+    """What ``exc`` is, for the caller: library exceptions translated
+    (``Backend.translate_error``), then OSErrors explained (``Backend.explain``)."""
+    if isinstance(exc, StorageDSNError) or (not isinstance(exc, OSError) and _ours(exc)):
+        return exc
+    backend = storage.backend
+    error = exc if isinstance(exc, OSError) else backend.translate_error(exc, key)
+    return backend.explain(error) if isinstance(error, OSError) else error
 
 
 def _ours(exc: Exception) -> bool:
@@ -145,9 +156,10 @@ class Storage:
         try:
             yield from start()
         except Exception as exc:
-            if _ours(exc):
+            error = _explained(self, exc, prefix)
+            if error is exc:
                 raise
-            raise self.backend.translate_error(exc, prefix) from exc
+            raise error from exc
 
     def _checked(self, key: str) -> str:
         """``key``, validated, and one this storage's backend can hold (else

@@ -34,6 +34,7 @@ from ...backend import (
     is_listable,
     short_read,
 )
+from .hints import explain
 from .location import credentials, location
 from .s3fs_engine import etag_md5
 
@@ -300,6 +301,9 @@ class ObstoreBackend(Backend):
 
     def md5(self, key: str, stat: Stat) -> str:
         return etag_md5(stat) or super().md5(key, stat)
+
+    def explain(self, exc: OSError) -> OSError:
+        return explain(exc, location(self.config))
 
     @_translating
     def delete(self, key: str) -> None:

@@ -12,7 +12,8 @@ from typing import Any, BinaryIO, Literal
 
 from ...backend import CheckedReader, Stat, Timeouts, file_path, guess_type, short_read
 from ..generic import FsspecBackend
-from .location import credentials
+from .hints import explain
+from .location import credentials, location
 
 __all__ = ["S3Backend", "etag_md5"]
 
@@ -111,6 +112,9 @@ class S3Backend(FsspecBackend):
 
     def md5(self, key: str, stat: Stat) -> str:
         return etag_md5(stat) or super().md5(key, stat)
+
+    def explain(self, exc: OSError) -> OSError:
+        return explain(exc, location(self.config))
 
     def _head(self, key: str) -> dict[str, Any]:
         fs: Any = self.base
