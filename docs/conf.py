@@ -20,6 +20,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "dsnref",
+    "mdlinks",
     "noleaks",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}

@@ -32,6 +32,7 @@ ROOT = Path(__file__).parents[1]
 ALL_PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
 FENCE = re.compile(r"^```([\w-]+)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 RUN = {"python", "pycon", "console"}
+INCLUDED = re.compile(r"<!-- generated: include .*?<!-- end generated -->", re.DOTALL)
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 #: Environment for pages whose examples read DEFAULT_STORAGE_DSN as the platform sets it.
@@ -51,16 +52,57 @@ TEST_CLIENT_PAGES = {"flask.md"}
 
 def blocks(page: Path) -> list[tuple[str, int, str]]:
     text = page.read_text(encoding="utf-8")
+    # A copy of a file (the example app's) is shown, not run: its own tests run it.
+    copies = [m.span() for m in INCLUDED.finditer(text)]
     found = []
     for match in FENCE.finditer(text):
         language = match.group(1)
-        if language in RUN:
+        if language in RUN and not any(a <= match.start() < b for a, b in copies):
             line = text.count("\n", 0, match.start(2)) + 1
             found.append((language, line, match.group(2)))
     return found
 
 
 PAGES = [page for page in ALL_PAGES if blocks(page)]  # api.md and the like have none
+
+
+def test_generated_regions_are_fresh() -> None:
+    """Tables, reports and copied files written into the pages match what the code and
+    the files give now (docs/_ext/generated.py; run it to regenerate)."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "_ext" / "generated.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_scheme_has_a_parameter_table() -> None:
+    sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+    try:
+        import dsnref
+    finally:
+        sys.path.pop(0)
+    texts = [page.read_text(encoding="utf-8") for page in ALL_PAGES]
+    assert dsnref.undocumented(texts) == []
+
+
+ROLE = re.compile(r"\{(py:\w+|doc|ref)\}`")
+
+
+@pytest.mark.parametrize("page", [p for p in ALL_PAGES if p.name != "api.md"], ids=lambda p: p.name)
+def test_pages_read_as_markdown(page: Path) -> None:
+    """Every page but the API reference is complete as plain Markdown: no Sphinx roles
+    or directives a code host would show raw (generated regions hold their content)."""
+    text = page.read_text(encoding="utf-8")
+    assert not ROLE.search(text), f"{page.name}: a Sphinx role; use a plain link"
+    for match in re.finditer(r"^```\{([\w-]+)\} ?(\S*)", text, re.MULTILINE):
+        directive, argument = match.groups()
+        if directive == "include":  # the site's copy of a file the page links to
+            assert f"]({argument})" in text, f"{page.name}: include without a link"
+            continue
+        assert directive == "toctree", f"{page.name}: directive {directive}"
 
 
 def test_pages_have_examples() -> None:

@@ -1,30 +1,29 @@
-"""Sphinx directives that write the DSN reference from the code, so it cannot drift.
+"""The DSN reference, written from the code so it cannot drift (see generated.py).
 
-``dsn-params SCHEME``
+``params_markdown(SCHEME)``
     The query parameters ``SCHEME`` accepts, read from the scheme registry, with the
     descriptions below. A registered parameter without a description, or a description
-    for a parameter the code does not accept, fails the build; so does a built-in scheme
-    that no page documents.
-``dsn-example``
-    For each DSN in the body: what ``storage-dsn check`` reports, masked as the command
-    masks it, and the URL of the key ``a b/ü.txt``, computed by the installed package.
-    The backend row names the extra to install rather than whether this machine has it.
-``dsn-error``
-    For each DSN in the body: the error a user gets from ``open_storage``. A DSN that
-    opens fails the build. ``:missing: MODULE`` shows the error for an uninstalled extra.
+    for a parameter the code does not accept, is an error; so is a built-in scheme that
+    no page documents (:func:`undocumented`).
+``examples_markdown(DSNS)``
+    For each DSN: what ``storage-dsn check`` reports, masked as the command masks it, and
+    the URL of the key ``a b/ü.txt``, computed by the installed package. The backend row
+    names the extra to install rather than whether this machine has it.
+``errors_markdown(DSNS, missing=MODULE)``
+    For each DSN: the error a user gets from ``open_storage``. A DSN that opens is an
+    error. ``missing`` shows the error for an uninstalled extra.
+
+As a Sphinx extension it fails the build when a generated region of a page is stale.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import io
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar
-
-from docutils import nodes
-from sphinx.application import Sphinx
-from sphinx.util.docutils import SphinxDirective
+from typing import Any
 
 from storage_dsn import NoPublicURLError, StorageDSNError, open_storage, parse_dsn
 from storage_dsn.cli.output import Output
@@ -163,70 +162,46 @@ PARAMS: dict[str, dict[str, tuple[str, str]]] = {
 ALIASES = {"s3+http": "s3", "gcs": "gs", "gs+http": "gs", "abfs": "az", "az+http": "az"}
 
 
-def _literal(text: str, language: str = "text") -> nodes.literal_block:
-    block = nodes.literal_block(text, text)
-    block["language"] = language
-    return block
+def _cell(text: str) -> str:
+    """A Markdown table cell: ````code```` spans as ``code``, pipes escaped."""
+    return text.replace("``", "`").replace("|", "\\|")
 
 
-def _cell(text: str) -> nodes.entry:
-    """A table cell; ````code```` spans become literals."""
-    para = nodes.paragraph()
-    for i, part in enumerate(text.split("``")):
-        if part:
-            para += nodes.literal(part, part) if i % 2 else nodes.Text(part)
-    return nodes.entry("", para)
+def _table(rows: Iterable[tuple[str, str, str]]) -> str:
+    lines = ["| parameter | values | meaning |", "|---|---|---|"]
+    lines += [f"| `{p}` | {_cell(v)} | {_cell(d)} |" for p, v, d in rows]
+    return "\n".join(lines) + "\n"
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> list[Any]:
-    table = nodes.table()
-    group = nodes.tgroup(cols=len(headers))
-    table += group
-    for width in (18, 30, 52)[: len(headers)]:
-        group += nodes.colspec(colwidth=width)
-    head = nodes.thead()
-    head += nodes.row("", *(_cell(h) for h in headers))
-    body = nodes.tbody()
-    for row in rows:
-        body += nodes.row("", *(_cell(c) for c in row))
-    group += head
-    group += body
-    return [table]
+def params_markdown(name: str) -> str:
+    """The parameter table of scheme ``name`` (``common``: the parameters of all)."""
+    if name == "common":
+        return _table((p, v, d) for p, (v, d) in COMMON.items())
+    scheme = get_scheme(name)
+    documented = PARAMS.get(ALIASES.get(name, name))
+    if documented is None:
+        raise ValueError(f"dsn-params: no descriptions for scheme {name!r} in dsnref.py")
+    undocumented = sorted(scheme.params - documented.keys())
+    stale = sorted(documented.keys() - scheme.params)
+    if undocumented or stale:
+        raise ValueError(
+            f"dsn-params {name}: the code accepts {undocumented or 'nothing more'} "
+            f"without a description; described but not accepted: {stale or 'none'}"
+        )
+    if not documented:
+        return "No parameters of its own: `url`, `domain` and `option.*` only.\n"
+    return _table((p, v, d) for p, (v, d) in sorted(documented.items()))
 
 
-class DSNParams(SphinxDirective):
-    required_arguments = 1
-    has_content = False
-
-    def run(self) -> list[Any]:
-        name = self.arguments[0]
-        if name == "common":
-            rows = [[f"``{p}``", v, d] for p, (v, d) in COMMON.items()]
-            return _table(["parameter", "values", "meaning"], rows)
-        try:
-            scheme = get_scheme(name)
-        except StorageDSNError as exc:
-            raise self.error(f"dsn-params: {exc}") from None
-        documented = PARAMS.get(ALIASES.get(name, name))
-        if documented is None:
-            raise self.error(f"dsn-params: no descriptions for scheme {name!r} in dsnref.py")
-        undocumented = sorted(scheme.params - documented.keys())
-        stale = sorted(documented.keys() - scheme.params)
-        if undocumented or stale:
-            raise self.error(
-                f"dsn-params {name}: the code accepts {undocumented or 'nothing more'} "
-                f"without a description; described but not accepted: {stale or 'none'}"
-            )
-        if not hasattr(self.env, "dsnref_documented"):
-            self.env.dsnref_documented = set()  # type: ignore[attr-defined]
-        seen: set[str] = self.env.dsnref_documented  # type: ignore[attr-defined]
-        seen.update(n for n, a in ALIASES.items() if a == name)
-        seen.add(name)
-        if not documented:
-            para = nodes.paragraph(text="No parameters of its own: url, domain and option.* only.")
-            return [para]
-        rows = [[f"``{p}``", v, d] for p, (v, d) in sorted(documented.items())]
-        return _table(["parameter", "values", "meaning"], rows)
+def undocumented(texts: Iterable[str]) -> list[str]:
+    """Built-in schemes that no ``dsn-params`` region in ``texts`` documents."""
+    seen: set[str] = set()
+    for text in texts:
+        for name in re.findall(r"<!-- generated: dsn-params (\S+)", text):
+            seen.add(name)
+            seen.update(alias for alias, canonical in ALIASES.items() if canonical == name)
+    builtin = {scheme.name for scheme in BUILTIN}
+    return sorted((builtin & set(schemes)) - seen)
 
 
 def _backend_row(dsn: str) -> str:
@@ -242,36 +217,31 @@ def _backend_row(dsn: str) -> str:
     return f'{module} ({config.protocol}), pip install "storage-dsn[{extra}]"'
 
 
-class DSNExample(SphinxDirective):
-    has_content = True
-
-    def run(self) -> list[Any]:
-        out = []
-        for dsn in (line.strip() for line in self.content):
-            if not dsn:
-                continue
-            try:
-                config = parse_dsn(dsn)
-            except StorageDSNError as exc:
-                raise self.error(f"dsn-example {dsn!r} does not parse: {exc}") from None
-            rows = [
-                (k, _backend_row(dsn) if k == "backend" else v)
-                for k, v in get_scheme(config.scheme).describe(config)
-            ]
-            try:
-                url = make_resolver(config)(SAMPLE_KEY, None)
-                if config.signed_urls:
-                    url = url.split("?", 1)[0] + "?X-Amz-Algorithm=AWS4-HMAC-SHA256&..."
-            except NoPublicURLError:
-                url = "(NoPublicURLError)"
-            rows.append((f"url({SAMPLE_KEY!r})", url))
-            width = max(len(k) for k, _ in rows) + 2
-            text = "\n".join(f"{k:<{width}}{v}" for k, v in rows)
-            scrubber = Output(io.StringIO(), io.StringIO())  # as the command masks output
-            scrubber.hide(secret_values(config))
-            text = scrubber.scrub(f"$ storage-dsn check '{config.redacted()}'\n{text}")
-            out.append(_literal(text, "console"))
-        return out
+def examples_markdown(dsns: Iterable[str]) -> str:
+    """For each DSN: ``storage-dsn check``'s report and the URL of :data:`SAMPLE_KEY`."""
+    out = []
+    for dsn in dsns:
+        config = parse_dsn(dsn)
+        rows = [
+            (k, _backend_row(dsn) if k == "backend" else v)
+            for k, v in get_scheme(config.scheme).describe(config)
+            if k != "on disk"  # the machine building the docs is not the reader's
+        ]
+        try:
+            url = make_resolver(config)(SAMPLE_KEY, None)
+            if config.signed_urls:
+                url = url.split("?", 1)[0] + "?X-Amz-Algorithm=AWS4-HMAC-SHA256&..."
+        except NoPublicURLError:
+            url = "(NoPublicURLError)"
+        rows.append((f"url({SAMPLE_KEY!r})", url))
+        width = max(len(k) for k, _ in rows) + 2
+        text = "\n".join(f"{k:<{width}}{v}" for k, v in rows)
+        scrubber = Output(io.StringIO(), io.StringIO())  # as the command masks output
+        scrubber.hide(secret_values(config))
+        lines = [f"$ storage-dsn check '{config.redacted()}'", *text.splitlines()]
+        text = "\n".join(scrubber.scrub(line) for line in lines)
+        out.append(f"```text\n{text}\n```\n")
+    return "\n".join(out)
 
 
 @contextmanager
@@ -287,49 +257,40 @@ def _without(module: str | None) -> Iterator[None]:
     importlib.util.find_spec = find_spec  # type: ignore[assignment]
     from storage_dsn.schemes import base
 
-    base._installed.discard(module)  # forget that it was found, for the directive's run
+    base._installed.discard(module)  # forget that it was found, for this run
     try:
         yield
     finally:
         importlib.util.find_spec = real
 
 
-class DSNError(SphinxDirective):
-    has_content = True
-    option_spec: ClassVar[dict[str, Any]] = {"missing": lambda arg: arg.strip()}
-
-    def run(self) -> list[Any]:
-        out = []
-        for dsn in (line.strip() for line in self.content):
-            if not dsn:
-                continue
-            clear_cache()
-            try:
-                with _without(self.options.get("missing")):
-                    open_storage(dsn)
-            except StorageDSNError as exc:
-                text = f">>> open_storage({dsn!r})\n{type(exc).__name__}: {exc}"
-                out.append(_literal(text, "pycon"))
-            else:
-                raise self.error(f"dsn-error: {dsn!r} opened without an error")
-        return out
+def errors_markdown(dsns: Iterable[str], missing: str | None = None) -> str:
+    """For each DSN: the error ``open_storage`` raises for it."""
+    out = []
+    for dsn in dsns:
+        clear_cache()
+        try:
+            with _without(missing):
+                open_storage(dsn)
+        except StorageDSNError as exc:
+            out.append(f"```text\n>>> open_storage({dsn!r})\n{type(exc).__name__}: {exc}\n```\n")
+        else:
+            raise ValueError(f"dsn-error: {dsn!r} opened without an error")
+    return "\n".join(out)
 
 
-def _check_all_documented(app: Sphinx, env: Any) -> None:
-    seen = getattr(env, "dsnref_documented", set())
-    builtin = {scheme.name for scheme in BUILTIN}
-    missing = sorted((builtin & set(schemes)) - seen)
+def _check_pages(app: Any, env: Any) -> None:
+    import generated
+    from sphinx.util import logging
+
+    logger = logging.getLogger(__name__)
+    for page in generated.stale():
+        logger.warning("%s is stale: run python docs/_ext/generated.py", page.name)
+    missing = undocumented(page.read_text(encoding="utf-8") for page in generated.pages())
     if missing:
-        from sphinx.util import logging
-
-        logging.getLogger(__name__).warning(
-            "dsnref: no dsn-params table for the schemes %s", ", ".join(missing)
-        )
+        logger.warning("dsnref: no dsn-params region for the schemes %s", ", ".join(missing))
 
 
-def setup(app: Sphinx) -> dict[str, Any]:
-    app.add_directive("dsn-params", DSNParams)
-    app.add_directive("dsn-example", DSNExample)
-    app.add_directive("dsn-error", DSNError)
-    app.connect("env-check-consistency", _check_all_documented)
-    return {"version": "1", "parallel_read_safe": False}
+def setup(app: Any) -> dict[str, Any]:
+    app.connect("env-check-consistency", _check_pages)
+    return {"version": "2", "parallel_read_safe": True}
