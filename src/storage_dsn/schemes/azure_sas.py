@@ -88,6 +88,8 @@ class AzureUrls(Urls):
         self._key = config.options.get("account_key")
         self._sas = config.options.get("sas_token")
         self._hmac: Any = None
+        self._until = -1
+        self._expiry = ""
 
     def __repr__(self) -> str:
         return f"AzureUrls({self._base!r})"
@@ -148,13 +150,17 @@ class AzureUrls(Urls):
         response_type: str = "",
     ) -> str:
         """The SAS query for ``key``: fields in the order Azure's string-to-sign has them."""
-        expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(self._clock()) + expires))
+        until = int(self._clock()) + expires
+        if until != self._until:  # formatted once per second (and lifetime), not per URL
+            self._expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(until))
+            self._until = until
+        expiry = self._expiry
         spr = "https" if self._https else ""
         to_sign = (
             f"{permission}\n\n{expiry}\n{self._resource}{key}\n\n\n{spr}\n{SAS_VERSION}\nb"
             f"\n\n\n\n{disposition}\n\n\n{response_type}"
         )
-        signer = self._signer()
+        signer = (self._hmac or self._keyed()).copy()
         signer.update(to_sign.encode())
         signature = base64.b64encode(signer.digest()).decode()
         overrides = ""
@@ -167,17 +173,16 @@ class AzureUrls(Urls):
             f"&sr=b{overrides}&sig={signature.replace('+', '%2B').replace('=', '%3D')}"
         )
 
-    def _signer(self) -> Any:
-        """A copy of the HMAC keyed with the account key, decoded on first use."""
-        if self._hmac is None:
-            try:
-                secret = base64.b64decode(str(self._key), validate=True)
-            except (binascii.Error, ValueError):
-                raise NoPublicURLError(
-                    f"{self.kind} cannot sign: its account key is not base64"
-                ) from None
-            self._hmac = hmac.new(secret, digestmod=hashlib.sha256)
-        return self._hmac.copy()
+    def _keyed(self) -> Any:
+        """The HMAC keyed with the account key, decoded on the first signed URL."""
+        try:
+            secret = base64.b64decode(str(self._key), validate=True)
+        except (binascii.Error, ValueError):
+            raise NoPublicURLError(
+                f"{self.kind} cannot sign: its account key is not base64"
+            ) from None
+        self._hmac = hmac.new(secret, digestmod=hashlib.sha256)
+        return self._hmac
 
     def _reused_sas(self, expires: int | None, overrides: bool) -> str:
         """The DSN's own SAS, for reading, when it grants reading and nothing more."""
