@@ -60,15 +60,21 @@ class ServiceAccountSigner:
     """A service account's e-mail and RSA private key, ready to sign."""
 
     def __init__(self, info: Mapping[str, Any]) -> None:
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import padding, rsa
+        try:  # google-auth 2.x needs it; older releases could go without
+            from cryptography.exceptions import UnsupportedAlgorithm
+            from cryptography.hazmat.primitives import hashes, serialization
+            from cryptography.hazmat.primitives.asymmetric import padding, rsa
+        except ImportError:
+            raise NoPublicURLError(
+                "V4 signed URLs need the cryptography package: pip install cryptography"
+            ) from None
 
         email, pem = info.get("client_email"), info.get("private_key")
         if info.get("type") != "service_account" or not email or not isinstance(pem, str):
             raise NoPublicURLError(f"the key is not a service-account key; {_NEEDS_KEY}")
         try:
             key = serialization.load_pem_private_key(pem.encode(), password=None)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, UnsupportedAlgorithm):
             raise NoPublicURLError(
                 "the service-account key's private_key is not a PEM RSA key"
             ) from None
