@@ -121,6 +121,12 @@ class TestParameters:
         with pytest.raises(NoPublicURLError, match="expires"):
             storage.url("a.txt", expires=expires)
 
+    def test_each_lifetime_its_own_expiry(self) -> None:
+        """URLs made in the same second with different lifetimes expire when each asked."""
+        urls = make_resolver(parse_dsn(CLOUD + "?qs_auth=true"), environ={}, clock=lambda: FROZEN)
+        for expires, until in [(60, "00%3A01%3A00Z"), (3600, "01%3A00%3A00Z"), (60, "00%3A01")]:
+            assert f"se=2026-01-01T{until}" in urls.url("a.txt", expires)
+
     def test_public_without_qs_auth(self) -> None:
         """Without qs_auth and overrides, URLs stay public and unsigned."""
         storage = open_storage(CLOUD)

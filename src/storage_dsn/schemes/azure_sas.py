@@ -88,8 +88,7 @@ class AzureUrls(Urls):
         self._key = config.options.get("account_key")
         self._sas = config.options.get("sas_token")
         self._hmac: Any = None
-        self._until = -1
-        self._expiry = ""
+        self._expiry = (-1, "")
 
     def __repr__(self) -> str:
         return f"AzureUrls({self._base!r})"
@@ -151,10 +150,12 @@ class AzureUrls(Urls):
     ) -> str:
         """The SAS query for ``key``: fields in the order Azure's string-to-sign has them."""
         until = int(self._clock()) + expires
-        if until != self._until:  # formatted once per second (and lifetime), not per URL
-            self._expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(until))
-            self._until = until
-        expiry = self._expiry
+        # Formatted once per second (and lifetime), not per URL; one tuple, so a thread
+        # never pairs another's expiry with its own instant.
+        cached, expiry = self._expiry
+        if until != cached:
+            expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(until))
+            self._expiry = (until, expiry)
         spr = "https" if self._https else ""
         to_sign = (
             f"{permission}\n\n{expiry}\n{self._resource}{key}\n\n\n{spr}\n{SAS_VERSION}\nb"
