@@ -92,7 +92,7 @@ def bench(session: nox.Session) -> None:
     _debian_tools(session, wrk="wrk", rclone="rclone", nginx="nginx")
     session.install(
         "-e",
-        ".[s3,obstore,flask,cli]",
+        ".[s3,obstore,flask,cli,azure,gcs]",
         "boto3",
         "django-storage-url",
         "django",

@@ -17,7 +17,7 @@ from .scenarios_local import run_local
 from .scenarios_s3 import run_s3_large, run_s3_latency, run_s3_small
 from .scenarios_serving import run_serving
 from .scenarios_sync import run_sync
-from .scenarios_urls import run_parse, run_urls
+from .scenarios_urls import run_parse, run_signing, run_urls
 
 
 def main(argv: list[str]) -> int:
@@ -49,6 +49,9 @@ def main(argv: list[str]) -> int:
             "moto",
             "awscli",
             "aiobotocore",
+            "azure-storage-blob",
+            "google-cloud-storage",
+            "cryptography",
         )
         | tool_versions("wrk", "nginx", "rclone", "curl"),
     )
@@ -57,6 +60,8 @@ def main(argv: list[str]) -> int:
     if not args.only or "urls" in args.only:
         run_parse(report, scale=scale, rounds=rounds)
         run_urls(report, scale=scale, rounds=rounds)
+    if not args.only or "signing" in args.only:
+        run_signing(report, scale=scale, rounds=rounds)
     if not args.only or "local" in args.only:
         run_local(report, quick=args.quick, rounds=5)
     if not args.only or "s3" in args.only:

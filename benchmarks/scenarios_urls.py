@@ -8,6 +8,7 @@ tool computes URLs locally.
 from __future__ import annotations
 
 import os
+from urllib.parse import quote
 
 from .harness import Report
 
@@ -108,5 +109,154 @@ def run_urls(report: Report, *, scale: float, rounds: int) -> None:
             ("django-storage-url storage.url (qs_auth)", lambda: theirs_signed.url(KEY)),
         ],
         number=max(20, int(2000 * scale)),
+        rounds=rounds,
+    )
+
+
+# Azurite's well-known development key (public: in Microsoft's docs).
+AZURE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+AZURE_DSN = (
+    f"az://devstoreaccount1:{quote(AZURE_KEY, safe='')}@blob.core.windows.net/media/?qs_auth=true"
+)
+
+
+def run_signing(report: Report, *, scale: float, rounds: int) -> None:
+    """Azure SAS and GCS V4 URLs, ours and the official SDKs' for the same blob."""
+    _run_azure_sas(report, scale=scale, rounds=rounds)
+    _run_gcs_v4(report, scale=scale, rounds=rounds)
+
+
+def _run_azure_sas(report: Report, *, scale: float, rounds: int) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from azure.storage.blob import BlobClient, generate_blob_sas
+
+    from storage_dsn import open_storage
+    from storage_dsn.urls import content_disposition
+
+    ours = open_storage(AZURE_DSN)
+    account_url = "https://devstoreaccount1.blob.core.windows.net"
+
+    def sdk(**overrides: str) -> str:
+        # What a user of the SDK writes: the SAS, then the blob's URL with it.
+        sas = generate_blob_sas(
+            "devstoreaccount1",
+            "media",
+            KEY,
+            account_key=AZURE_KEY,
+            permission="r",
+            expiry=datetime.now(timezone.utc) + timedelta(hours=1),
+            protocol="https",
+            **overrides,
+        )
+        return str(BlobClient(account_url, "media", KEY, credential=sas).url)
+
+    def sas_only() -> None:
+        generate_blob_sas(
+            "devstoreaccount1",
+            "media",
+            KEY,
+            account_key=AZURE_KEY,
+            permission="r",
+            expiry=datetime.now(timezone.utc) + timedelta(hours=1),
+            protocol="https",
+        )
+
+    number = max(50, int(5000 * scale))
+    report.compare(
+        "Azure SAS URL (read, 1 h)",
+        ("storage-dsn Storage.url", lambda: ours.url(KEY)),
+        [
+            ("azure-storage-blob generate_blob_sas + BlobClient.url", sdk),
+            ("azure-storage-blob generate_blob_sas (token only)", sas_only),
+        ],
+        number=number,
+        rounds=rounds,
+    )
+    name = "Résumé 2026.pdf"
+    disposition = content_disposition(name)
+    report.compare(
+        "Azure SAS URL with download name and type",
+        (
+            "storage-dsn Storage.url",
+            lambda: ours.url(KEY, download_name=name, content_type="application/pdf"),
+        ),
+        [
+            (
+                "azure-storage-blob generate_blob_sas + BlobClient.url",
+                lambda: sdk(content_disposition=disposition, content_type="application/pdf"),
+            )
+        ],
+        number=number,
+        rounds=rounds,
+    )
+
+
+def _service_account() -> dict[str, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": "bench",
+        "private_key": pem,
+        "client_email": "bench@bench.iam.gserviceaccount.com",
+        "token_uri": "http://127.0.0.1:9/token",
+    }
+
+
+def _run_gcs_v4(report: Report, *, scale: float, rounds: int) -> None:
+    import json
+    from datetime import timedelta
+    from urllib.parse import quote
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from google.cloud import storage as gcs
+    from google.oauth2 import service_account
+
+    from storage_dsn import open_storage
+
+    info = _service_account()
+    ours = open_storage("gs://media/?qs_auth=true&option.token=" + quote(json.dumps(info), safe=""))
+    credentials = service_account.Credentials.from_service_account_info(info)
+    blob = gcs.Client(project="bench", credentials=credentials).bucket("media").blob(KEY)
+    key = load_pem_private_key(info["private_key"].encode(), password=None)
+    message = b"x" * 200  # a V4 string-to-sign is about this long
+
+    def rsa_only() -> None:
+        key.sign(message, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr]
+
+    def sdk(**kwargs: str) -> None:
+        blob.generate_signed_url(
+            version="v4", expiration=timedelta(hours=1), credentials=credentials, **kwargs
+        )
+
+    number = max(20, int(1000 * scale))
+    report.compare(
+        "GCS V4 signed URL (read, 1 h)",
+        ("storage-dsn Storage.url", lambda: ours.url(KEY)),
+        [("google-cloud-storage Blob.generate_signed_url(version='v4')", sdk)],
+        variants=[("the RSA-2048 signature alone (cryptography)", rsa_only)],
+        number=number,
+        rounds=rounds,
+    )
+    report.compare(
+        "GCS V4 signed upload URL with content type",
+        ("storage-dsn Storage.upload_url", lambda: ours.upload_url(KEY, content_type="image/jpeg")),
+        [
+            (
+                "google-cloud-storage Blob.generate_signed_url(version='v4', method='PUT')",
+                lambda: sdk(method="PUT", content_type="image/jpeg"),
+            )
+        ],
+        number=number,
         rounds=rounds,
     )

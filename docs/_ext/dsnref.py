@@ -132,6 +132,17 @@ PARAMS: dict[str, dict[str, tuple[str, str]]] = {
             "only; ``gs+http:`` takes it from the host). Public URLs default to "
             "``ENDPOINT/BUCKET/PREFIX/``.",
         ),
+        "qs_auth": (
+            "``true``, ``false`` (default)",
+            "``true``: ``url()`` returns V4 signed URLs, signed offline with the "
+            "service-account key of ``option.token`` (a path to its JSON key file, or the "
+            "JSON itself) or ``GOOGLE_APPLICATION_CREDENTIALS``. URLs with a download name "
+            "or content type, and upload URLs, are signed either way.",
+        ),
+        "expires": (
+            "seconds, default ``3600``",
+            "The lifetime of signed URLs (at most 604800, seven days, GCS's limit).",
+        ),
     },
     "az": {
         "endpoint_url": (
@@ -139,6 +150,17 @@ PARAMS: dict[str, dict[str, tuple[str, str]]] = {
             "The account URL (``http://127.0.0.1:10000/devstoreaccount1`` for Azurite), "
             "instead of ``https://ACCOUNT.blob.core.windows.net`` (``az+http``: "
             "``http://HOST:PORT/ACCOUNT``). Public URLs follow it.",
+        ),
+        "qs_auth": (
+            "``true``, ``false`` (default)",
+            "``true``: ``url()`` returns SAS URLs (a read-only SAS for the one blob), "
+            "signed offline with the account key. URLs with a download name or content "
+            "type, and upload URLs, are signed either way.",
+        ),
+        "expires": (
+            "seconds, default ``3600``",
+            "The lifetime of SAS URLs (at most 604800, seven days, as on S3 and GCS: a SAS "
+            "from the account key can only be revoked by rotating the key).",
         ),
     },
     "sftp": {

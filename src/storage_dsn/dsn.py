@@ -20,8 +20,10 @@ from urllib.parse import quote, unquote, urlsplit
 from .errors import InvalidDSNError, StorageDSNError
 
 __all__ = [
+    "MAX_URL_EXPIRES",
     "DSNParts",
     "StorageConfig",
+    "expires_param",
     "flag",
     "redact_dsn",
     "scheme_of",
@@ -37,6 +39,9 @@ COMMON_PARAMS = frozenset({"url", "domain"})
 TIMEOUT_PARAMS = frozenset({"connect_timeout", "read_timeout", "retries"})
 OPTION_PREFIX = "option."
 DEFAULT_URL_EXPIRES = 3600
+#: The longest a signed URL may live: seven days, the limit of SigV4 and of GCS V4 URLs
+#: (Azure sets none; a SAS from the account key is revocable only by rotating the key).
+MAX_URL_EXPIRES = 7 * 24 * 3600
 
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 # Option and parameter names whose values are secrets, masked by ``redacted()``.
@@ -309,6 +314,17 @@ def timeout_settings(params: Mapping[str, str]) -> dict[str, float | int]:
             raise InvalidDSNError("the 'retries' parameter must be a whole number from 0 to 20")
         found["retries"] = int(raw)
     return found
+
+
+def expires_param(params: Mapping[str, str]) -> int:
+    """The ``expires`` parameter: a signed URL's lifetime, from 1 to :data:`MAX_URL_EXPIRES`
+    seconds (default :data:`DEFAULT_URL_EXPIRES`)."""
+    raw = params.get("expires", str(DEFAULT_URL_EXPIRES))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_URL_EXPIRES:
+        raise InvalidDSNError(
+            f"the 'expires' parameter must be seconds from 1 to {MAX_URL_EXPIRES}"
+        )
+    return int(raw)
 
 
 def flag(params: Mapping[str, str], name: str, default: bool = False) -> bool:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from .dsn import MAX_URL_EXPIRES
 from .errors import NoPublicURLError, StorageDSNError
 from .keys import quoted_key, validate_key
 
@@ -41,6 +42,7 @@ __all__ = [
     "as_urls",
     "check_content_type",
     "content_disposition",
+    "lifetime",
     "public_resolver",
     "response_overrides",
     "response_query",
@@ -210,6 +212,22 @@ def check_content_type(content_type: str) -> str:
             f"content_type must be a media type like image/png, not {content_type!r}"
         )
     return content_type
+
+
+def lifetime(expires: object, default: int) -> int:
+    """A signed URL's lifetime: ``expires`` seconds (``default`` for ``None``), from 1 to
+    :data:`~storage_dsn.dsn.MAX_URL_EXPIRES`, else :class:`NoPublicURLError`."""
+    if expires is None:
+        return default
+    if type(expires) is not int:
+        raise NoPublicURLError(
+            f"expires must be whole seconds (an int), not {type(expires).__name__}"
+        )
+    if not 1 <= expires <= MAX_URL_EXPIRES:
+        raise NoPublicURLError(
+            f"expires must be from 1 to {MAX_URL_EXPIRES} seconds (7 days), not {expires}"
+        )
+    return expires
 
 
 def response_overrides(download_name: str | None, content_type: str | None) -> dict[str, str]:

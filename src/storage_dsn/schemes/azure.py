@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
 from ..backend import Stat, file_path, guess_type, is_listable
+from ..dsn import expires_param, flag
 from ..errors import InvalidDSNError
 from ..keys import quote_key
+from .azure_sas import CLOUD_HOST, azure_urls
 from .base import Scheme
 from .generic import FsspecBackend
 
@@ -35,10 +37,9 @@ if TYPE_CHECKING:
 
     from ..dsn import DSNParts, StorageConfig
 
-__all__ = ["PARAMS", "SCHEMES", "AzureBackend", "details", "parse_azure"]
+__all__ = ["CLOUD_HOST", "PARAMS", "SCHEMES", "AzureBackend", "details", "parse_azure"]
 
-PARAMS = frozenset({"endpoint_url"})
-CLOUD_HOST = "blob.core.windows.net"
+PARAMS = frozenset({"endpoint_url", "qs_auth", "expires"})
 
 _ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
 
@@ -68,6 +69,8 @@ def parse_azure(parts: DSNParts) -> StorageConfig:
         root=root,
         options=options,
         public_url=parts.public_base("/".join(segments[1:])) or f"{account_url}/{quote_key(root)}/",
+        signed_urls=flag(parts.params, "qs_auth"),
+        url_expires=expires_param(parts.params),
         settings=settings,
     )
 
@@ -379,6 +382,7 @@ SCHEMES = tuple(
         extra="azure",
         requires=("adlfs",),
         backend=AzureBackend,
+        urls=azure_urls,
         details=details,
     )
     for name in ("az", "abfs", "az+http")

@@ -6,7 +6,8 @@ Everything about GCS is in this package:
   an emulator) into a config, and the rows ``check`` shows;
 * :mod:`.backend`: :class:`GCSBackend`, gcsfs with the content type guessed from the key
   on every upload and ``exclusive`` writes as GCS's conditional create;
-* :mod:`.errors`: gcsfs's errors as OSErrors that name the key and hold no secret.
+* :mod:`.errors`: gcsfs's errors as OSErrors that name the key and hold no secret;
+* :mod:`.signing`: public URLs and V4 signed URLs from a service-account key, offline.
 
 Importing it imports no gcsfs.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 from ..base import Scheme
 from .backend import GCSBackend
 from .parse import GOOGLE_ENDPOINT, PARAMS, details, parse_gcs
+from .signing import gcs_urls
 
 __all__ = ["GOOGLE_ENDPOINT", "PARAMS", "SCHEMES", "GCSBackend", "details", "parse_gcs"]
 
@@ -27,6 +29,7 @@ SCHEMES = tuple(
         extra="gcs",
         requires=("gcsfs",),
         backend=GCSBackend,
+        urls=gcs_urls,
         details=details,
     )
     for name in ("gs", "gcs", "gs+http")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from ...dsn import expires_param, flag
 from ...errors import InvalidDSNError
 from ...keys import quote_key
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ANONYMOUS", "GOOGLE_ENDPOINT", "PARAMS", "details", "parse_gcs"]
 
-PARAMS = frozenset({"project", "endpoint_url"})
+PARAMS = frozenset({"project", "endpoint_url", "qs_auth", "expires"})
 #: Where requests go unless the DSN says otherwise; public URLs use the same host.
 GOOGLE_ENDPOINT = "https://storage.googleapis.com"
 #: gcsfs's ``token`` for sending no credentials at all.
@@ -79,6 +80,8 @@ def parse_gcs(parts: DSNParts) -> StorageConfig:
         root=root,
         options=options,
         public_url=parts.public_base(prefix) or default_url,
+        signed_urls=flag(parts.params, "qs_auth"),
+        url_expires=expires_param(parts.params),
         settings=settings,
     )
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ...dsn import TIMEOUT_PARAMS, flag, timeout_settings
+from ...dsn import MAX_URL_EXPIRES, TIMEOUT_PARAMS, expires_param, flag, timeout_settings
 from ...errors import InvalidDSNError
 from .location import S3Location, is_ip, needs_path_style
 
@@ -55,7 +55,7 @@ CANNED_ACLS = frozenset(
 #: The engines that move the bytes: s3fs (the default) and obstore.
 ENGINES = ("s3fs", "obstore")
 #: SigV4 query-string signatures live at most seven days.
-MAX_EXPIRES = 7 * 24 * 3600
+MAX_EXPIRES = MAX_URL_EXPIRES
 
 _AWS_HOST = re.compile(
     r"^(?:(?P<bucket>.+)\.)?"
@@ -130,7 +130,7 @@ def parse_s3(parts: DSNParts) -> StorageConfig:
         options=options,
         public_url=parts.public_base(loc.prefix) or loc.object_base(),
         signed_urls=flag(params, "qs_auth") or acl == "private",
-        url_expires=_expires(params),
+        url_expires=expires_param(params),
         settings=settings,
     )
 
@@ -248,10 +248,3 @@ def _config_kwargs(params: Mapping[str, str], loc: S3Location) -> dict[str, Any]
         config["s3"] = {"addressing_style": style}
         loc.path_style = style == "path"
     return config
-
-
-def _expires(params: Mapping[str, str]) -> int:
-    raw = params.get("expires", "3600")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_EXPIRES:
-        raise InvalidDSNError(f"the 'expires' parameter must be seconds from 1 to {MAX_EXPIRES}")
-    return int(raw)
