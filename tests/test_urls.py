@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
+import json
 import types
 import urllib.request
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from storage_dsn import InvalidKeyError, NoPublicURLError, StorageDSNError, open_storage, parse_dsn
+from storage_dsn import (
+    InvalidDSNError,
+    InvalidKeyError,
+    NoPublicURLError,
+    StorageDSNError,
+    open_storage,
+    parse_dsn,
+)
+from storage_dsn.keys import validate_key
 from storage_dsn.storage import make_resolver
 from storage_dsn.urls import check_content_type, content_disposition
 from tests.conftest import KEY_ID, QUOTED_SECRET, SECRET, make_bucket
@@ -417,3 +429,428 @@ def test_uploads_need_a_signing_backend() -> None:
         storage.upload_form("avatars/")
     with pytest.raises(InvalidKeyError):
         storage.upload_url("../a.jpg")
+
+
+# --- S3: overrides, upload URLs and forms against botocore -----------------------------------
+
+
+def frozen_client(
+    monkeypatch: pytest.MonkeyPatch,
+    endpoint: str,
+    region: str,
+    style: str,
+    token: str | None = None,
+    version: str = "s3v4",
+) -> Any:
+    """A boto3 client whose signers (URLs and POST policies) see FROZEN as the time."""
+    import boto3
+    import botocore.auth
+    import botocore.signers
+    from botocore.config import Config
+
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: FROZEN)
+    monkeypatch.setattr(botocore.signers, "get_current_datetime", lambda *a, **k: FROZEN)
+    monkeypatch.setattr(botocore.auth, "time", types.SimpleNamespace(time=lambda: FROZEN_EPOCH))
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=KEY_ID,
+        aws_secret_access_key=SECRET,
+        aws_session_token=token,
+        config=Config(signature_version=version, s3={"addressing_style": style}),
+    )
+
+
+def frozen_urls(dsn: str) -> Any:
+    return make_resolver(parse_dsn(dsn), environ={}, clock=lambda: FROZEN_EPOCH)
+
+
+def object_name(dsn: str, key: str) -> tuple[str, str]:
+    bucket, _, prefix = parse_dsn(dsn).root.partition("/")
+    return bucket, f"{prefix}/{key}" if prefix else key
+
+
+OVERRIDES = [
+    ("report.pdf", None),
+    (None, "text/plain; charset=utf-8"),
+    ("Übersicht März.pdf", "application/pdf"),
+    ('a "quoted"\\name; x=1.txt', None),
+    ("日本語 ✓.jpg", "image/jpeg"),
+]
+UPLOAD_QUERIES = [
+    "",
+    "&acl=public-read",
+    "&cache_control=public%2C%20max-age%3D31536000%2C%20immutable&storage_class=STANDARD_IA",
+    "&acl=private&sse=aws%3Akms&sse_kms_key_id=alias%2Fmedia&cache_control=no-cache",
+    "&sse=AES256",
+]
+BOTO_PARAMS = {
+    "acl": "ACL",
+    "cache_control": "CacheControl",
+    "storage_class": "StorageClass",
+    "sse": "ServerSideEncryption",
+    "sse_kms_key_id": "SSEKMSKeyId",
+}
+FORM_FIELDS = {
+    "acl": "acl",
+    "cache_control": "Cache-Control",
+    "storage_class": "x-amz-storage-class",
+    "sse": "x-amz-server-side-encryption",
+    "sse_kms_key_id": "x-amz-server-side-encryption-aws-kms-key-id",
+}
+
+
+# The presigning cases without acl=private, so that each upload query can add its own.
+UPLOAD_CASES = [
+    (c[0], c[1].replace("?acl=private", "?qs_auth=true"), *c[2:]) for c in PRESIGN_CASES
+]
+
+
+def upload_params(dsn: str, names: dict[str, str]) -> dict[str, str]:
+    """The DSN's upload settings under boto3's ``names``, in the order ``names`` has."""
+    found = parse_qs(urlsplit(dsn).query)
+    return {names[name]: found[name][0] for name in names if name in found}
+
+
+@pytest.mark.parametrize(
+    ("dsn", "endpoint", "region", "style"),
+    [c[1:] for c in PRESIGN_CASES],
+    ids=[c[0] for c in PRESIGN_CASES],
+)
+@pytest.mark.parametrize(("download_name", "content_type"), OVERRIDES)
+def test_overrides_match_botocore(
+    monkeypatch: pytest.MonkeyPatch,
+    dsn: str,
+    endpoint: str,
+    region: str,
+    style: str,
+    download_name: str | None,
+    content_type: str | None,
+) -> None:
+    """A URL with response overrides is, byte for byte, botocore's for the same params."""
+    config = parse_dsn(dsn)
+    bucket, name = object_name(dsn, KEY)
+    client = frozen_client(monkeypatch, endpoint, region, style, config.options.get("token"))
+    params = {"Bucket": bucket, "Key": name}
+    if download_name is not None:
+        params["ResponseContentDisposition"] = content_disposition(download_name)
+    if content_type is not None:
+        params["ResponseContentType"] = content_type
+    theirs = client.generate_presigned_url("get_object", Params=params, ExpiresIn=900)
+    ours = frozen_urls(dsn).url(KEY, 900, download_name=download_name, content_type=content_type)
+    assert ours == theirs
+
+
+def test_overrides_presign_a_public_storage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Overrides on a public (unsigned) storage give a presigned URL; plain URLs stay public."""
+    dsn = (
+        f"s3://{KEY_ID}:{QUOTED_SECRET}@bucket.s3.eu-west-1.amazonaws.com/m/?domain=cdn.example.com"
+    )
+    urls = frozen_urls(dsn)
+    assert urls.url("a.pdf") == "https://cdn.example.com/m/a.pdf"
+    client = frozen_client(
+        monkeypatch, "https://s3.eu-west-1.amazonaws.com", "eu-west-1", "virtual"
+    )
+    params = {"Bucket": "bucket", "Key": "m/a.pdf", "ResponseContentType": "application/pdf"}
+    theirs = client.generate_presigned_url("get_object", Params=params, ExpiresIn=3600)
+    assert urls.url("a.pdf", content_type="application/pdf") == theirs
+
+
+@pytest.mark.parametrize("style", ["virtual", "path"])
+@pytest.mark.parametrize(("download_name", "content_type"), OVERRIDES[:3])
+def test_sigv2_overrides_match_botocore(
+    monkeypatch: pytest.MonkeyPatch, style: str, download_name: str | None, content_type: str | None
+) -> None:
+    """auth=s3 signs response overrides as V2 sub-resources, as botocore does."""
+    dsn = f"s3://{KEY_ID}:{QUOTED_SECRET}@bucket.s3.eu-west-1.amazonaws.com/m/?auth=s3&addressing_style={style}"
+    client = frozen_client(
+        monkeypatch, "https://s3.eu-west-1.amazonaws.com", "eu-west-1", style, version="s3"
+    )
+    params = {"Bucket": "bucket", "Key": "m/" + KEY}
+    if download_name is not None:
+        params["ResponseContentDisposition"] = content_disposition(download_name)
+    if content_type is not None:
+        params["ResponseContentType"] = content_type
+    theirs = client.generate_presigned_url("get_object", Params=params, ExpiresIn=3600)
+    ours = frozen_urls(dsn).url(KEY, download_name=download_name, content_type=content_type)
+    same_url(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    ("dsn", "endpoint", "region", "style"),
+    [c[1:] for c in UPLOAD_CASES],
+    ids=[c[0] for c in UPLOAD_CASES],
+)
+@pytest.mark.parametrize("query", UPLOAD_QUERIES)
+@pytest.mark.parametrize("content_type", [None, "image/png", "text/plain; charset=utf-8"])
+def test_upload_url_matches_botocore(
+    monkeypatch: pytest.MonkeyPatch,
+    dsn: str,
+    endpoint: str,
+    region: str,
+    style: str,
+    query: str,
+    content_type: str | None,
+) -> None:
+    """upload_url is botocore's presigned put_object, the DSN's upload settings signed in."""
+    dsn += query
+    config = parse_dsn(dsn)
+    bucket, name = object_name(dsn, KEY)
+    client = frozen_client(monkeypatch, endpoint, region, style, config.options.get("token"))
+    params = {"Bucket": bucket, "Key": name, **upload_params(dsn, BOTO_PARAMS)}
+    if content_type is not None:
+        params["ContentType"] = content_type
+    theirs = client.generate_presigned_url("put_object", Params=params, ExpiresIn=120)
+    assert frozen_urls(dsn).upload_url(KEY, 120, content_type=content_type) == theirs
+
+
+@pytest.mark.parametrize(
+    ("dsn", "endpoint", "region", "style"),
+    [c[1:] for c in UPLOAD_CASES],
+    ids=[c[0] for c in UPLOAD_CASES],
+)
+@pytest.mark.parametrize("query", UPLOAD_QUERIES)
+@pytest.mark.parametrize(
+    ("key", "max_size", "content_type"),
+    [
+        ("avatars/", 5 * 2**20, "image/"),
+        ("avatars/", None, "image/*"),
+        ("docs/ü b.pdf", 1000, "application/pdf"),
+        ("plain.bin", None, None),
+    ],
+)
+def test_upload_form_matches_boto3(
+    monkeypatch: pytest.MonkeyPatch,
+    dsn: str,
+    endpoint: str,
+    region: str,
+    style: str,
+    query: str,
+    key: str,
+    max_size: int | None,
+    content_type: str | None,
+) -> None:
+    """upload_form's policy, fields and signature are generate_presigned_post's for the
+    same fields and conditions."""
+    dsn += query
+    config = parse_dsn(dsn)
+    bucket, name = object_name(dsn, key)
+    client = frozen_client(monkeypatch, endpoint, region, style, config.options.get("token"))
+    fields = upload_params(dsn, FORM_FIELDS)
+    conditions: list[Any] = [{k: v} for k, v in fields.items()]
+    if content_type is not None and content_type.endswith(("/", "/*")):
+        conditions.append(["starts-with", "$Content-Type", content_type.rstrip("*")])
+    elif content_type is not None:
+        fields["Content-Type"] = content_type
+        conditions.append({"Content-Type": content_type})
+    if max_size is not None:
+        conditions.append(["content-length-range", 0, max_size])
+    if key.endswith("/"):
+        name += "${filename}"
+    theirs = client.generate_presigned_post(
+        bucket, name, Fields=fields, Conditions=conditions, ExpiresIn=config.url_expires
+    )
+    form = frozen_urls(dsn).upload_form(key, max_size=max_size, content_type=content_type)
+    ours_policy = json.loads(base64.b64decode(form.fields["policy"]))
+    theirs_policy = json.loads(base64.b64decode(theirs["fields"]["policy"]))
+    assert ours_policy == theirs_policy
+    assert (form.url, form.fields) == (theirs["url"], theirs["fields"])
+    assert type(form.fields) is dict
+    assert SECRET not in str(form)
+
+
+def test_public_endpoint_signs_for_the_public_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """public_endpoint_url: URLs (plain, presigned, upload, form) are for the browser's host."""
+    dsn = (
+        f"s3+http://{KEY_ID}:{QUOTED_SECRET}@minio:9000/bucket/m/"
+        "?public_endpoint_url=http%3A%2F%2Flocalhost%3A9000"
+    )
+    config = parse_dsn(dsn)
+    assert config.options["endpoint_url"] == "http://minio:9000"
+    urls = frozen_urls(dsn)
+    assert urls.url(KEY) == "http://localhost:9000/bucket/m/a%20b/%C3%BC.txt"
+    client = frozen_client(monkeypatch, "http://localhost:9000", "us-east-1", "path")
+    get = client.generate_presigned_url(
+        "get_object",
+        Params={"Bucket": "bucket", "Key": "m/a.txt", "ResponseContentType": "text/plain"},
+        ExpiresIn=60,
+    )
+    assert urls.url("a.txt", 60, content_type="text/plain") == get
+    put = client.generate_presigned_url(
+        "put_object", Params={"Bucket": "bucket", "Key": "m/a.txt"}, ExpiresIn=60
+    )
+    assert urls.upload_url("a.txt", 60) == put
+    assert urls.upload_form("a.txt").url == "http://localhost:9000/bucket"
+    signed = frozen_urls(dsn + "&qs_auth=true").url("a.txt")
+    assert signed.startswith("http://localhost:9000/bucket/m/a.txt?")
+
+
+@pytest.mark.parametrize(
+    ("dsn", "base"),
+    [
+        (
+            "s3://K:S@bucket.s3.eu-west-1.amazonaws.com/m/?public_endpoint_url=https%3A%2F%2Fs3.example.org",
+            "https://bucket.s3.example.org/m/",
+        ),
+        (
+            "s3://K:S@bucket.s3.eu-west-1.amazonaws.com/?public_endpoint_url=http%3A%2F%2F127.0.0.1%3A9000%2F",
+            "http://127.0.0.1:9000/bucket/",
+        ),
+        (
+            "s3+http://K:S@10.0.0.5:9000/bucket/?public_endpoint_url=https%3A%2F%2Fmedia.example.org",
+            "https://media.example.org/bucket/",
+        ),
+    ],
+)
+def test_public_endpoint_addressing(dsn: str, base: str) -> None:
+    """The public endpoint keeps the storage's style, or path style where its host needs it."""
+    assert parse_dsn(dsn).public_url == base
+
+
+@pytest.mark.parametrize(
+    "value", ["minio:9000", "ftp://x", "http://a/b", "http://u:p@h", "http://h?x=1"]
+)
+def test_public_endpoint_refused(value: str) -> None:
+    with pytest.raises(InvalidDSNError, match="public_endpoint_url"):
+        parse_dsn(f"s3://K:S@b.s3.amazonaws.com/?public_endpoint_url={quote(value, safe='')}")
+
+
+@pytest.mark.parametrize(
+    ("query", "match"),
+    [
+        ("storage_class=standard", "storage_class"),
+        ("storage_class=", "storage_class"),
+        ("sse=aes256", "sse"),
+        ("sse=aws%3Akms%3Adsse", "sse"),
+        ("sse_kms_key_id=alias%2Fx", "needs sse=aws:kms"),
+        ("sse=AES256&sse_kms_key_id=alias%2Fx", "needs sse=aws:kms"),
+        ("sse=aws%3Akms&sse_kms_key_id=a%20b", "sse_kms_key_id"),
+        ("cache_control=a%0Db", "cache_control"),
+        ("cache_control=%C3%BC", "cache_control"),
+        ("cache_control=", "cache_control"),
+        ("acl=public", "acl"),
+    ],
+)
+def test_upload_settings_refused(query: str, match: str) -> None:
+    """Upload settings are checked when the DSN is parsed."""
+    with pytest.raises(InvalidDSNError, match=match):
+        parse_dsn(f"s3://K:S@b.s3.amazonaws.com/?{query}")
+
+
+def test_obstore_takes_upload_settings_but_not_acl() -> None:
+    query = "engine=obstore&cache_control=no-cache&storage_class=STANDARD_IA&sse=AES256"
+    parse_dsn(f"s3://K:S@b.s3.amazonaws.com/?{query}")
+    with pytest.raises(InvalidDSNError, match="ACL"):
+        parse_dsn(f"s3://K:S@b.s3.amazonaws.com/?{query}&acl=public-read")
+
+
+S3_SIGNED = f"s3://{KEY_ID}:{QUOTED_SECRET}@bucket.s3.eu-west-1.amazonaws.com/m/?qs_auth=true"
+
+
+@pytest.mark.parametrize("expires", [0, -1, 604801, 1.5, "60", True])
+def test_upload_expires_validated(expires: Any) -> None:
+    """upload_url and upload_form take whole seconds from 1 to 7 days, as url() does."""
+    urls = frozen_urls(S3_SIGNED)
+    with pytest.raises(NoPublicURLError, match="expires"):
+        urls.upload_url("a.jpg", expires)
+    with pytest.raises(NoPublicURLError, match="expires"):
+        urls.upload_form("a.jpg", expires)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"max_size": -1}, "max_size"),
+        ({"max_size": 5 * 2**30 + 1}, "max_size"),
+        ({"max_size": 1.0}, "max_size"),
+        ({"max_size": True}, "max_size"),
+        ({"content_type": "image"}, "content_type"),
+        ({"content_type": "/*"}, "content_type"),
+        ({"content_type": "text/html\r\nX: y"}, "content_type"),
+        ({"content_type": "a b/"}, "content_type"),
+    ],
+)
+def test_upload_form_arguments_validated(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(StorageDSNError, match=match):
+        frozen_urls(S3_SIGNED).upload_form("avatars/", **kwargs)
+
+
+@pytest.mark.parametrize("key", ["../a.jpg", "/a", "a//b/", "a\\b", ".."])
+def test_upload_keys_validated_first(key: str) -> None:
+    """A bad key is refused before anything else, credentials or not."""
+    for environ in ({}, {"AWS_ACCESS_KEY_ID": "K", "AWS_SECRET_ACCESS_KEY": "S"}):
+        urls = make_resolver(parse_dsn("s3://b.s3.amazonaws.com/"), environ=environ)
+        with pytest.raises(InvalidKeyError):
+            urls.upload_url(key)
+        with pytest.raises(InvalidKeyError):
+            urls.upload_form(key)
+        with pytest.raises(InvalidKeyError):
+            urls.url(key, download_name="x.txt")
+
+
+def test_sigv2_cannot_sign_uploads() -> None:
+    urls = frozen_urls(f"s3://{KEY_ID}:{QUOTED_SECRET}@b.s3.amazonaws.com/?auth=s3")
+    with pytest.raises(NoPublicURLError, match="auth=s3v4"):
+        urls.upload_url("a.jpg")
+    with pytest.raises(NoPublicURLError, match="auth=s3v4"):
+        urls.upload_form("a/")
+
+
+def test_uploads_without_credentials_say_so() -> None:
+    urls = make_resolver(parse_dsn("s3://b.s3.amazonaws.com/"), environ={})
+    with pytest.raises(NoPublicURLError, match="credentials"):
+        urls.upload_url("a.jpg")
+    assert urls.url("a.jpg") == "https://b.s3.amazonaws.com/a.jpg"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=st.text(
+        alphabet=st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")), min_size=1
+    ).filter(str.strip),
+    key=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")), min_size=1),
+)
+def test_any_download_name_matches_botocore(name: str, key: str) -> None:
+    """Whatever the name (quotes, unicode, spaces), our URL is botocore's, byte for byte."""
+    from unittest import mock
+
+    import botocore.auth
+
+    try:
+        validate_key(key)
+    except InvalidKeyError:
+        assume(False)
+    with mock.patch.object(botocore.auth, "get_current_datetime", return_value=FROZEN):
+        theirs = BOTO_V4.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": "bucket",
+                "Key": "m/" + key,
+                "ResponseContentDisposition": content_disposition(name),
+            },
+            ExpiresIn=3600,
+        )
+    assert HYPO_URLS.url(key, download_name=name) == theirs
+
+
+def _boto_v4() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url="http://127.0.0.1:9000",
+        region_name="us-east-1",
+        aws_access_key_id=KEY_ID,
+        aws_secret_access_key=SECRET,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+
+
+BOTO_V4 = _boto_v4()
+HYPO_URLS = make_resolver(
+    parse_dsn(f"s3+http://{KEY_ID}:{QUOTED_SECRET}@127.0.0.1:9000/bucket/m/"),
+    environ={},
+    clock=lambda: FROZEN_EPOCH,
+)

@@ -5,7 +5,8 @@ Everything about S3 is in this package:
 * :mod:`.parse`: the DSN grammar (host forms, parameters) into a config;
 * :mod:`.location`: bucket, prefix, region, endpoint, URL style and credentials, read back
   from a config;
-* :mod:`.presign`: SigV4/SigV2 presigned URLs, computed locally;
+* :mod:`.presign`: SigV4/SigV2 presigned URLs (reads, uploads), computed locally;
+* :mod:`.post`: POST policies for browser upload forms;
 * :mod:`.s3fs_engine` and :mod:`.obstore_engine`: the two backends (``engine=``).
 
 This module ties them into the two :class:`~storage_dsn.schemes.base.Scheme` values.
@@ -22,7 +23,7 @@ from ...backend import Backend
 from ...dsn import StorageConfig, with_param
 from ...errors import StorageDSNError
 from ..base import Scheme
-from .location import S3Location, location
+from .location import S3Location, location, upload_settings
 from .obstore_engine import ObstoreBackend
 from .parse import PARAMS, parse_s3
 from .presign import s3_urls
@@ -64,13 +65,20 @@ def backend(config: StorageConfig, *, environ: Mapping[str, str] = os.environ) -
 def details(config: StorageConfig) -> list[tuple[str, str]]:
     """Rows for ``storage-dsn check``: where the bucket is and how it is addressed."""
     loc = location(config)
-    return [
+    rows = [
         ("bucket", loc.bucket),
         ("prefix", loc.prefix or "(none)"),
         ("region", loc.region),
         ("endpoint", loc.endpoint),
         ("style", "path" if loc.path_style else "virtual host"),
     ]
+    public = config.settings.get("public_endpoint_url")
+    if public is not None:
+        rows.append(("public endpoint", str(public)))
+    upload = upload_settings(config)
+    if upload:
+        rows.append(("upload settings", ", ".join(f"{k}={v}" for k, v in upload.items())))
+    return rows
 
 
 def transfer_dsn(config: StorageConfig) -> str | None:
@@ -82,7 +90,7 @@ def transfer_dsn(config: StorageConfig) -> str | None:
     """
     if "engine" in config.settings or importlib.util.find_spec("obstore") is None:
         return None
-    if "s3_additional_kwargs" in config.options:  # acl=
+    if "ACL" in upload_settings(config):
         return None
     if config.options.get("config_kwargs", {}).get("signature_version") == "s3":
         return None

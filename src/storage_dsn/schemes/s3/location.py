@@ -17,7 +17,16 @@ from ...keys import quote_key
 if TYPE_CHECKING:
     from ...dsn import StorageConfig
 
-__all__ = ["S3Location", "credentials", "is_ip", "location", "needs_path_style"]
+__all__ = [
+    "S3Location",
+    "credentials",
+    "is_ip",
+    "location",
+    "needs_path_style",
+    "public_location",
+    "upload_settings",
+    "url_location",
+]
 
 
 class S3Location:
@@ -79,6 +88,33 @@ def location(config: StorageConfig) -> S3Location:
     style = s3_config.get("addressing_style", "auto")
     path_style = style == "path" or (style == "auto" and needs_path_style(bucket, endpoint))
     return S3Location(bucket, prefix, region, endpoint, path_style)
+
+
+def public_location(loc: S3Location, endpoint: str) -> S3Location:
+    """``loc`` as a browser reaches it through ``endpoint`` (``public_endpoint_url=``).
+
+    The bucket is addressed as on the storage's own endpoint, or by path where the public
+    host needs it (an IP address, ``localhost``, a port): the docker-compose case, where
+    the app reaches ``http://minio:9000`` and the browser ``http://localhost:9000``.
+    """
+    path_style = loc.path_style or needs_path_style(loc.bucket, endpoint)
+    return S3Location(loc.bucket, loc.prefix, loc.region, endpoint, path_style, loc.access_point)
+
+
+def url_location(config: StorageConfig) -> S3Location:
+    """Where URLs for browsers point (and are signed for): the public endpoint if the DSN
+    gives one, else the storage's own."""
+    loc = location(config)
+    endpoint = config.settings.get("public_endpoint_url")
+    return loc if endpoint is None else public_location(loc, str(endpoint))
+
+
+def upload_settings(config: StorageConfig) -> Mapping[str, str]:
+    """The upload settings of a parsed S3 config (``acl=``, ``cache_control=``, ``sse=``,
+    ...), by their boto3 names: ``ACL``, ``CacheControl``, ``StorageClass``,
+    ``ServerSideEncryption``, ``SSEKMSKeyId``."""
+    found: Mapping[str, str] = config.options.get("s3_additional_kwargs", {})
+    return found
 
 
 def needs_path_style(bucket: str, endpoint: str) -> bool:

@@ -35,7 +35,7 @@ from ...backend import (
     short_read,
 )
 from .hints import explain
-from .location import credentials, location
+from .location import credentials, location, upload_settings
 from .s3fs_engine import etag_md5
 
 if TYPE_CHECKING:
@@ -133,6 +133,17 @@ class ObstoreBackend(Backend):
     def __init__(self, config: StorageConfig, *, environ: Mapping[str, str] = os.environ) -> None:
         super().__init__(config, environ=environ)
         self._loc = location(config)
+        upload = upload_settings(config)
+        # Upload settings object_store sends as attributes of each PUT (SSE is in the
+        # store's config, see _settings; an ACL it cannot send, which parsing refuses).
+        self._upload_attributes = {
+            attribute: upload[name]
+            for name, attribute in (
+                ("CacheControl", "Cache-Control"),
+                ("StorageClass", "Storage-Class"),
+            )
+            if name in upload
+        }
         self._store: Any = None
         self._fs: AbstractFileSystem | None = None
         self._lock = threading.Lock()
@@ -159,6 +170,11 @@ class ObstoreBackend(Backend):
             # (what a moto server does then costs more than the transfer).
             "checksum_algorithm": "sha256",
         }
+        upload = upload_settings(self.config)
+        if "ServerSideEncryption" in upload:
+            settings["server_side_encryption"] = upload["ServerSideEncryption"]
+        if "SSEKMSKeyId" in upload:
+            settings["sse_kms_key_id"] = upload["SSEKMSKeyId"]
         found = credentials(self.config, self.environ)
         if found is not None:
             settings["access_key_id"], settings["secret_access_key"] = found[0], found[1]
@@ -273,7 +289,7 @@ class ObstoreBackend(Backend):
                 self.store,
                 key,
                 data,
-                attributes=_attributes(key),
+                attributes=self._attributes(key),
                 use_multipart=False,
                 mode=mode,
             )
@@ -293,11 +309,17 @@ class ObstoreBackend(Backend):
                 self.store,
                 key,
                 Path(local),
-                attributes=_attributes(key),
+                attributes=self._attributes(key),
                 use_multipart=multipart,
                 chunk_size=UPLOAD_CHUNK,
                 mode=mode,
             )
+
+    def _attributes(self, key: str) -> dict[str, str]:
+        """What each PUT of ``key`` carries: its guessed type and the upload settings."""
+        content_type = guess_type(key)
+        found = {"Content-Type": content_type} if content_type else {}
+        return {**found, **self._upload_attributes}
 
     def md5(self, key: str, stat: Stat) -> str:
         return etag_md5(stat) or super().md5(key, stat)
@@ -374,7 +396,7 @@ class ObstoreBackend(Backend):
 
         async def one(key: str, data: bytes) -> None:
             await obstore.put_async(
-                self.store, key, bytes(data), attributes=_attributes(key), use_multipart=False
+                self.store, key, bytes(data), attributes=self._attributes(key), use_multipart=False
             )
 
         _run(_bounded([one(k, v) for k, v in items.items()]))
@@ -440,11 +462,6 @@ class _StreamReader(io.RawIOBase):
 
     def tell(self) -> int:
         return self._pos
-
-
-def _attributes(key: str) -> dict[str, str]:
-    content_type = guess_type(key)
-    return {"Content-Type": content_type} if content_type else {}
 
 
 def _stat(key: str, meta: Mapping[str, Any], content_type: str | None = None) -> Stat:

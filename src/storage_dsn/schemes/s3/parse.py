@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from ...dsn import MAX_URL_EXPIRES, TIMEOUT_PARAMS, expires_param, flag, timeout_settings
 from ...errors import InvalidDSNError
-from .location import S3Location, is_ip, needs_path_style
+from .location import S3Location, is_ip, needs_path_style, public_location
 
 if TYPE_CHECKING:
     from ...dsn import DSNParts, StorageConfig
 
-__all__ = ["CANNED_ACLS", "ENGINES", "MAX_EXPIRES", "PARAMS", "parse_s3"]
+__all__ = ["CANNED_ACLS", "ENGINES", "MAX_EXPIRES", "PARAMS", "SSE_ALGORITHMS", "parse_s3"]
 
 PARAMS = TIMEOUT_PARAMS | frozenset(
     {
@@ -39,6 +39,11 @@ PARAMS = TIMEOUT_PARAMS | frozenset(
         "expires",
         "engine",
         "token",
+        "public_endpoint_url",
+        "cache_control",
+        "storage_class",
+        "sse",
+        "sse_kms_key_id",
     }
 )
 CANNED_ACLS = frozenset(
@@ -52,6 +57,8 @@ CANNED_ACLS = frozenset(
         "bucket-owner-full-control",
     }
 )
+#: Server-side encryption S3 applies on upload (``sse=``): SSE-S3 and SSE-KMS.
+SSE_ALGORITHMS = ("AES256", "aws:kms")
 #: The engines that move the bytes: s3fs (the default) and obstore.
 ENGINES = ("s3fs", "obstore")
 #: SigV4 query-string signatures live at most seven days.
@@ -67,6 +74,10 @@ _AWS_HOST = re.compile(
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{0,254}$")
 _ACCESS_POINT = re.compile(r"^(?P<name>[a-z0-9-]+)-(?P<account>\d{12})$")
 _REGION = re.compile(r"^[a-z0-9-]{1,40}$")
+# Upload settings travel as request headers (and POST policy fields): printable ASCII only.
+_CACHE_CONTROL = re.compile(r"[ -~]{1,1024}")
+_STORAGE_CLASS = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+_KMS_KEY_ID = re.compile(r"[A-Za-z0-9:/_.-]{1,2048}")
 
 
 def parse_s3(parts: DSNParts) -> StorageConfig:
@@ -92,7 +103,7 @@ def parse_s3(parts: DSNParts) -> StorageConfig:
     if "token" in params:
         options["token"] = params["token"]
     if "endpoint_url" in params:
-        loc.endpoint = _check_endpoint(params["endpoint_url"])
+        loc.endpoint = _check_endpoint(params["endpoint_url"], "endpoint_url")
         loc.path_style = loc.path_style or needs_path_style(loc.bucket, loc.endpoint)
     if loc.access_point is None:
         options["endpoint_url"] = loc.endpoint
@@ -101,13 +112,16 @@ def parse_s3(parts: DSNParts) -> StorageConfig:
     if config_kwargs:
         options["config_kwargs"] = config_kwargs
     acl = params.get("acl")
-    if acl is not None:
-        if acl not in CANNED_ACLS:
-            raise InvalidDSNError(
-                f"the 'acl' parameter must be one of {', '.join(sorted(CANNED_ACLS))}"
-            )
-        options["s3_additional_kwargs"] = {"ACL": acl}
+    upload = _upload_settings(params)
+    if upload:
+        options["s3_additional_kwargs"] = upload
     settings: dict[str, Any] = timeout_settings(params)
+    public = loc
+    if "public_endpoint_url" in params:
+        settings["public_endpoint_url"] = _check_endpoint(
+            params["public_endpoint_url"], "public_endpoint_url"
+        )
+        public = public_location(loc, settings["public_endpoint_url"])
     engine = params.get("engine")
     if engine is not None:
         if engine not in ENGINES:
@@ -128,7 +142,7 @@ def parse_s3(parts: DSNParts) -> StorageConfig:
         protocol="s3",
         root=root,
         options=options,
-        public_url=parts.public_base(loc.prefix) or loc.object_base(),
+        public_url=parts.public_base(loc.prefix) or public.object_base(),
         signed_urls=flag(params, "qs_auth") or acl == "private",
         url_expires=expires_param(params),
         settings=settings,
@@ -224,12 +238,51 @@ def _checked(loc: S3Location) -> S3Location:
     return loc
 
 
-def _check_endpoint(url: str) -> str:
+def _check_endpoint(url: str, name: str) -> str:
     if not re.match(r"^https?://[^/?#@\s]+/?$", url):
         raise InvalidDSNError(
-            "the 'endpoint_url' parameter must be http(s)://host[:port], percent-encoded"
+            f"the {name!r} parameter must be http(s)://host[:port], percent-encoded"
         )
     return url.rstrip("/")
+
+
+def _upload_settings(params: Mapping[str, str]) -> dict[str, str]:
+    """What every upload sends (``acl=``, ``cache_control=``, ...), as boto3 parameters:
+    s3fs's ``s3_additional_kwargs``, which it adds to each call that takes them (the PUT,
+    a multipart upload's creation, a copy)."""
+    checks = (
+        ("acl", "ACL", CANNED_ACLS.__contains__, f"one of {', '.join(sorted(CANNED_ACLS))}"),
+        (
+            "cache_control",
+            "CacheControl",
+            _CACHE_CONTROL.fullmatch,
+            "a Cache-Control header value (printable ASCII), percent-encoded",
+        ),
+        (
+            "storage_class",
+            "StorageClass",
+            _STORAGE_CLASS.fullmatch,
+            "an S3 storage class like STANDARD_IA or INTELLIGENT_TIERING",
+        ),
+        ("sse", "ServerSideEncryption", SSE_ALGORITHMS.__contains__, "AES256 or aws:kms"),
+        (
+            "sse_kms_key_id",
+            "SSEKMSKeyId",
+            _KMS_KEY_ID.fullmatch,
+            "a KMS key ID, ARN or alias/NAME",
+        ),
+    )
+    found = {}
+    for name, boto_name, accepts, expected in checks:
+        value = params.get(name)
+        if value is None:
+            continue
+        if not accepts(value):
+            raise InvalidDSNError(f"the {name!r} parameter must be {expected}")
+        found[boto_name] = value
+    if "SSEKMSKeyId" in found and found.get("ServerSideEncryption") != "aws:kms":
+        raise InvalidDSNError("the 'sse_kms_key_id' parameter needs sse=aws:kms")
+    return found
 
 
 def _config_kwargs(params: Mapping[str, str], loc: S3Location) -> dict[str, Any]:

@@ -1,0 +1,109 @@
+"""S3 POST policies: the form fields and conditions of a browser upload form.
+
+The policy says what S3 accepts from the form: the bucket, the key (or a key prefix, the
+browser's file name appended by S3 as ``${filename}``), the content type (or its major
+type), a size range, and the storage's upload settings, which the form must carry as
+fields. Its conditions are those boto3's ``generate_presigned_post`` writes when given the
+same fields and conditions, in the same order, so S3 sees one familiar document.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ...errors import StorageDSNError
+from ...urls import check_content_type
+from .location import S3Location
+
+__all__ = ["MAX_POST_SIZE", "PostPolicy", "content_type_prefix"]
+
+#: S3 takes at most 5 GiB in one POST.
+MAX_POST_SIZE = 5 * 2**30
+# The form field each upload setting travels in (boto3's name -> S3's field).
+FORM_FIELDS = {
+    "ACL": "acl",
+    "CacheControl": "Cache-Control",
+    "StorageClass": "x-amz-storage-class",
+    "ServerSideEncryption": "x-amz-server-side-encryption",
+    "SSEKMSKeyId": "x-amz-server-side-encryption-aws-kms-key-id",
+}
+_TYPE_PREFIX = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+/)\*?")
+
+
+class PostPolicy:
+    """The POST policies of one bucket location, with its upload settings."""
+
+    def __init__(self, loc: S3Location, upload: Mapping[str, str]) -> None:
+        #: Where forms post to: the bucket's URL (path style: ``ENDPOINT/BUCKET``).
+        self.url = loc.origin() + (
+            f"/{loc.bucket}" if loc.path_style and loc.access_point is None else "/"
+        )
+        self._bucket = loc.bucket
+        self._prefix = f"{loc.prefix}/" if loc.prefix else ""
+        self._fields = {FORM_FIELDS[name]: value for name, value in upload.items()}
+
+    def fields(
+        self,
+        key: str,
+        *,
+        expiration: str,
+        max_size: int | None,
+        content_type: str | None,
+        auth: Mapping[str, str],
+    ) -> dict[str, str]:
+        """The form's fields for ``key`` (validated), ``policy`` included, signature not.
+
+        ``expiration`` is ISO 8601 UTC; ``auth`` the signature fields (algorithm,
+        credential, date, token), which are conditions too.
+        """
+        fields = dict(self._fields)
+        conditions: list[Any] = [{name: value} for name, value in fields.items()]
+        if content_type is not None:
+            prefix = content_type_prefix(content_type)
+            if prefix is None:
+                fields["Content-Type"] = check_content_type(content_type)
+                conditions.append({"Content-Type": content_type})
+            else:  # the browser sends the file's own type, which must start so
+                conditions.append(["starts-with", "$Content-Type", prefix])
+        if max_size is not None:
+            conditions.append(["content-length-range", 0, _max_size(max_size)])
+        # What generate_presigned_post adds itself: the bucket, the key, the signer.
+        conditions.append({"bucket": self._bucket})
+        name = self._prefix + key
+        if key.endswith("/"):
+            conditions.append(["starts-with", "$key", name])
+            fields["key"] = name + "${filename}"
+        else:
+            conditions.append({"key": name})
+            fields["key"] = name
+        fields.update(auth)
+        conditions += [{field: value} for field, value in auth.items()]
+        policy = json.dumps({"expiration": expiration, "conditions": conditions})
+        fields["policy"] = base64.b64encode(policy.encode()).decode()
+        return fields
+
+
+def content_type_prefix(content_type: str) -> str | None:
+    """``image/`` for ``image/`` or ``image/*`` (any image), ``None`` for a full type."""
+    if not isinstance(content_type, str) or not content_type.endswith(("/", "/*")):
+        return None
+    match = _TYPE_PREFIX.fullmatch(content_type)
+    if match is None:
+        raise StorageDSNError(
+            f"content_type must be a media type (image/png) or a major type (image/ or "
+            f"image/*), not {content_type!r}"
+        )
+    return match.group(1)
+
+
+def _max_size(max_size: object) -> int:
+    if type(max_size) is not int or not 0 <= max_size <= MAX_POST_SIZE:
+        raise StorageDSNError(
+            f"max_size must be bytes (an int) from 0 to {MAX_POST_SIZE} (5 GiB, S3's limit "
+            f"for a POST), not {max_size!r}"
+        )
+    return max_size
