@@ -10,6 +10,7 @@ from storage_dsn.flask import Media
 
 app = Flask(__name__, instance_path=os.environ.get("MEDIA_TEST_INSTANCE", "/tmp"))
 app.config["STORAGE_DSN"] = os.environ["MEDIA_TEST_DSN"]
+app.config["SECRET_KEY"] = os.environ.get("MEDIA_TEST_SECRET_KEY")
 Media(app)
 
 

@@ -80,6 +80,8 @@ def test_no_import_circle(module: str) -> None:
         ("storage_dsn.urls", "storage_dsn.schemes"),
         ("storage_dsn.storage", "storage_dsn.cli"),
         ("storage_dsn.serving", "storage_dsn.flask"),
+        ("storage_dsn.serving", "storage_dsn.uploads"),
+        ("storage_dsn.uploads", "storage_dsn.flask"),
     ],
 )
 def test_data_flows_down(lower: str, higher: str) -> None:

@@ -105,19 +105,14 @@ def example_server(tmp_path: Path) -> Iterator[str]:
         yield base
 
 
-@pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
-)
-def test_browser_upload(example_server: str, tmp_path: Path) -> None:
-    """Headless Chromium uploads an image and sees it rendered from /media/."""
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """Headless Chromium driven by selenium."""
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs them)")
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    image = tmp_path / "red.png"
-    image.write_bytes(png(16, 16))
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (
@@ -134,21 +129,61 @@ def test_browser_upload(example_server: str, tmp_path: Path) -> None:
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
     try:
-        driver.set_page_load_timeout(30)
-        driver.get(example_server + "/")
-        assert driver.find_element(By.ID, "empty")
-        driver.find_element(By.ID, "image").send_keys(str(image))
-        driver.find_element(By.ID, "upload").click()
-        img = WebDriverWait(driver, 20).until(
-            lambda d: d.find_element(By.CSS_SELECTOR, "ul.media img")
-        )
-        WebDriverWait(driver, 20).until(
-            lambda d: d.execute_script("return arguments[0].complete", img)
-        )
-        assert img.get_attribute("src") == example_server + "/media/uploads/red.png"
-        assert driver.execute_script("return arguments[0].naturalWidth", img) == 16
-        driver.save_screenshot(str(tmp_path / "page.png"))
+        yield driver
     finally:
         driver.quit()
+
+
+def uploaded_image(driver: Any) -> Any:
+    """The first image of the media list, once the browser has loaded it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    img = WebDriverWait(driver, 20).until(lambda d: d.find_element(By.CSS_SELECTOR, "ul.media img"))
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return arguments[0].complete", img))
+    return img
+
+
+def test_browser_upload(example_server: str, browser: Any, tmp_path: Path) -> None:
+    """Headless Chromium uploads an image and sees it rendered from /media/."""
+    from selenium.webdriver.common.by import By
+
+    image = tmp_path / "red.png"
+    image.write_bytes(png(16, 16))
+    browser.get(example_server + "/")
+    assert browser.find_element(By.ID, "empty")
+    browser.find_element(By.ID, "image").send_keys(str(image))
+    browser.find_element(By.ID, "upload").click()
+    img = uploaded_image(browser)
+    assert img.get_attribute("src") == example_server + "/media/uploads/red.png"
+    assert browser.execute_script("return arguments[0].naturalWidth", img) == 16
+    browser.save_screenshot(str(tmp_path / "page.png"))
     assert os.path.exists(tmp_path / "media" / "uploads" / "red.png")
+
+
+def test_browser_direct_upload(example_server: str, browser: Any, tmp_path: Path) -> None:
+    """The page's direct-upload form, written for S3's POST policy, posts the image to the
+    local media server (fetch + FormData, as against a bucket); the image then renders."""
+    from selenium.webdriver.common.by import By
+
+    image = tmp_path / "blue dot.png"
+    image.write_bytes(png(24, 24))
+    browser.get(example_server + "/")
+    browser.find_element(By.ID, "direct-file").send_keys(str(image))
+    browser.find_element(By.ID, "direct-upload").click()
+    img = uploaded_image(browser)
+    assert img.get_attribute("src") == example_server + "/media/uploads/blue%20dot.png"
+    assert browser.execute_script("return arguments[0].naturalWidth", img) == 24
+    assert (tmp_path / "media" / "uploads" / "blue dot.png").read_bytes() == image.read_bytes()
+    text = tmp_path / "notes.txt"  # accept= is only a hint: the policy refuses the type
+    text.write_bytes(b"not an image")
+    browser.find_element(By.ID, "direct-file").send_keys(str(text))
+    browser.find_element(By.ID, "direct-upload").click()
+    status = browser.find_element(By.ID, "direct-status")
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 20).until(lambda d: status.text)
+    assert status.text == "Refused (403)."
+    assert not (tmp_path / "media" / "uploads" / "notes.txt").exists()

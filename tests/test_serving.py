@@ -13,6 +13,7 @@ import pytest
 from flask import Flask
 from werkzeug.http import http_date
 
+from storage_dsn import NoPublicURLError
 from tests.apps import BODY, assert_secure, make_app
 from tests.servers.gunicorn import gunicorn, raw_get
 
@@ -97,6 +98,99 @@ class TestServing:
         )
         assert client.get("/media/m.txt", headers={"Range": "bytes=5-"}).data == b"memory"
         assert client.get("/media/nope.txt").status_code == 404
+
+
+class TestOverrides:
+    """S3's response-content-disposition and response-content-type, as Storage.url writes
+    them for a storage served here."""
+
+    def url(self, app: Flask, **overrides: str) -> str:
+        with app.app_context():
+            return str(app.extensions["storage_dsn"].storage.url("photos/cat.bin", **overrides))
+
+    def test_download_name_and_type(self, app: Flask) -> None:
+        """Both overrides are honoured on GET and HEAD; the security headers stay."""
+        url = self.url(app, download_name="Résumé 2024.pdf", content_type="application/pdf")
+        client = app.test_client()
+        for r in (client.get(url), client.head(url)):
+            assert r.status_code == 200
+            assert r.headers["Content-Type"] == "application/pdf"
+            assert r.headers["Content-Disposition"] == (
+                'attachment; filename="Resume 2024.pdf"; '
+                "filename*=UTF-8''R%C3%A9sum%C3%A9%202024.pdf"
+            )
+            assert_secure(r)
+        assert client.get(url).data == BODY
+
+    def test_validators_and_ranges_unchanged(self, app: Flask) -> None:
+        """The ETag is the file's; conditionals and ranges work as without overrides."""
+        client = app.test_client()
+        plain = client.get("/media/photos/cat.bin")
+        url = self.url(app, download_name="cat.bin")
+        r = client.get(url, headers={"Range": "bytes=0-9"})
+        assert r.status_code == 206
+        assert r.data == BODY[:10]
+        assert r.headers["ETag"] == plain.headers["ETag"]
+        assert r.headers["Content-Disposition"].startswith("attachment;")
+        assert client.get(url, headers={"If-None-Match": plain.headers["ETag"]}).status_code == 304
+
+    def test_other_parameters_ignored(self, app: Flask) -> None:
+        """A cache-busting query is no override."""
+        r = app.test_client().get("/media/photos/cat.bin?v=3")
+        assert r.status_code == 200
+        assert "Content-Disposition" not in r.headers
+
+    @pytest.mark.parametrize(
+        "query",
+        [
+            "response-content-type=text/html%0d%0aSet-Cookie:%20a=b",
+            "response-content-type=",
+            "response-content-type=html",
+            "response-content-disposition=inline",
+            "response-content-disposition=attachment",
+            "response-content-disposition=attachment%3B%20filename%3D%22a%22%3B%20filename%2A%3DUTF-8%27%27b",
+            "response-content-disposition=attachment%3B%20filename%3D%22x%22%0d%0aSet-Cookie%3A%20a",
+            "response-content-disposition=attachment%3B%20filename%3D%22a%22%3B%20filename%2A%3DUTF-8%27%27%FF",
+            "response-content-type=text/plain&response-content-type=text/html",
+            "response-content-type=%FF",
+        ],
+        ids=[
+            "crlf",
+            "empty",
+            "no-subtype",
+            "inline",
+            "bare",
+            "fallback-mismatch",
+            "header-split",
+            "bad-utf8-name",
+            "repeated",
+            "bad-utf8",
+        ],
+    )
+    def test_bad_values(self, app: Flask, query: str) -> None:
+        """Anything but what Storage.url writes is 400, and no header is smuggled."""
+        r = app.test_client().get(f"/media/photos/cat.bin?{query}")
+        assert r.status_code == 400
+        assert "Set-Cookie" not in r.headers
+        assert_secure(r)
+
+    def test_redirects_carry_overrides(self, tmp_path: Path) -> None:
+        """A remote storage redirects to its own URL with the same overrides (or 404 where
+        it cannot make one)."""
+        dsn = "s3://AKIAEXAMPLE:secret@bucket.s3.eu-west-1.amazonaws.com/m/?qs_auth=true"
+        app = make_app(tmp_path, STORAGE_DSN=dsn)
+        storage = app.extensions["storage_dsn"].storage
+        try:
+            expected: str | None = storage.url("a.jpg", content_type="image/png")
+        except NoPublicURLError:
+            expected = None
+        r = app.test_client().get("/media/a.jpg?response-content-type=image%2Fpng")
+        if expected is None:
+            assert r.status_code == 404
+        else:
+            assert r.status_code == 302
+            assert "response-content-type=image%2Fpng" in r.headers["Location"]
+            assert r.headers["Cache-Control"] == "no-store"
 
 
 class TestConditional:

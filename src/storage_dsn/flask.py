@@ -6,6 +6,7 @@
 
     media = Media(app)            # or Media() and media.init_app(app) in a factory
     media.url("a.jpg")            # also {{ media_url("a.jpg") }} in templates
+    media.upload_form("avatars/", max_size=5 * 2**20, content_type="image/")
     url_for("media.serve", key="a.jpg")
 
 Configuration (read once, in :meth:`Media.init_app`):
@@ -26,6 +27,12 @@ Configuration (read once, in :meth:`Media.init_app`):
     ``None`` (default); a path prefix such as ``/protected-media/`` makes responses hand
     the body to nginx with ``X-Accel-Redirect`` instead of sending it.
 
+Direct uploads: :meth:`Media.upload_url` and :meth:`Media.upload_form` give a browser a
+presigned ``PUT`` URL or a ``POST`` form. Remote storages sign their own (S3, Azure, GCS);
+for ``file`` and ``memory`` storages the blueprint takes the same requests, signed with
+the app's ``SECRET_KEY`` (and ``SECRET_KEY_FALLBACKS``), with the same limits (see
+:mod:`storage_dsn.uploads`).
+
 The blueprint is mounted at the path of the storage's public URL (``/media/`` when the
 public URL is absolute or missing). For ``file`` storages the same server also runs as
 WSGI middleware in front of the app, so media requests skip Flask's routing and request
@@ -34,6 +41,7 @@ hooks, as whitenoise does for static files; ``url_for("media.serve", ...)`` stil
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 from collections.abc import Iterable, Mapping
@@ -43,29 +51,38 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, current_app
 from werkzeug.utils import secure_filename
 
+from .errors import StorageDSNError
 from .serving import MediaServer, StartResponse, _path_info
 from .storage import Storage, open_storage
+from .uploads import MAX_UPLOAD_NAME, LocalUploads
 
 if TYPE_CHECKING:
     from werkzeug.datastructures import FileStorage
+
+    from .urls import UploadForm
 
 __all__ = ["EXTENSION_KEY", "Media", "MediaState"]
 
 EXTENSION_KEY = "storage_dsn"
 DEFAULT_PREFIX = "/media/"
-#: Longest name an upload keeps (extension included): room for the collision suffix, and
-#: far below the 255 bytes a local file name may have.
-MAX_UPLOAD_NAME = 128
 
 
 class MediaState:
     """What :class:`Media` keeps per app, in ``app.extensions["storage_dsn"]``."""
 
-    def __init__(self, storage: Storage, server: MediaServer, prefix: str) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        server: MediaServer,
+        prefix: str,
+        uploads: LocalUploads | None = None,
+    ) -> None:
         self.storage = storage
         self.server = server
         #: Where the blueprint is mounted, with slashes at both ends.
         self.prefix = prefix
+        #: Signs and takes direct uploads for a local storage; ``None`` for remote ones.
+        self.uploads = uploads
 
 
 class Media:
@@ -96,6 +113,12 @@ class Media:
         if serve is None:
             serve = on_this_app and storage.backend.local
         prefix = _prefix(public) if on_this_app else DEFAULT_PREFIX
+        # Only this app can take uploads into a local storage; remote ones sign their own.
+        uploads = (
+            LocalUploads(storage, prefix, functools.partial(_secret_keys, app))
+            if storage.backend.local
+            else None
+        )
         server = MediaServer(
             storage,
             serve=bool(serve),
@@ -103,8 +126,9 @@ class Media:
             redirect=bool(config["MEDIA_REDIRECT"]) and not on_this_app,
             max_age=int(config["MEDIA_MAX_AGE"]),
             x_accel=config["MEDIA_X_ACCEL"],
+            uploads=uploads,
         )
-        app.extensions[EXTENSION_KEY] = MediaState(storage, server, prefix)
+        app.extensions[EXTENSION_KEY] = MediaState(storage, server, prefix, uploads)
         app.register_blueprint(_make_blueprint(), url_prefix=prefix.rstrip("/"))
         app.add_template_global(media_url, "media_url")
         if serve and storage.backend.files:
@@ -115,9 +139,78 @@ class Media:
         """The current app's :class:`~storage_dsn.Storage`."""
         return _state().storage
 
-    def url(self, key: str, *, expires: int | None = None) -> str:
-        """The public URL of ``key`` in the current app's storage."""
-        return _state().storage.url(key, expires=expires)
+    def url(
+        self,
+        key: str,
+        *,
+        expires: int | None = None,
+        download_name: str | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        """The public URL of ``key`` in the current app's storage.
+
+        ``download_name`` and ``content_type`` override the response's
+        ``Content-Disposition`` and ``Content-Type``, as :meth:`Storage.url
+        <storage_dsn.Storage.url>` does; on a local storage the blueprint honours them.
+        """
+        return media_url(
+            key, expires=expires, download_name=download_name, content_type=content_type
+        )
+
+    def upload_url(
+        self,
+        key: str,
+        *,
+        expires: int | None = None,
+        content_type: str | None = None,
+        max_size: int | None = None,
+    ) -> str:
+        """A URL a browser may ``PUT`` ``key`` to (the request body is the file).
+
+        Remote storages give :meth:`Storage.upload_url <storage_dsn.Storage.upload_url>`;
+        a local one a URL on the media blueprint signed with ``SECRET_KEY`` (a
+        :class:`RuntimeError` without one). With ``content_type`` the upload must declare
+        that type. ``max_size`` (bytes) is enforced on local storages only: a presigned
+        S3, Azure or GCS ``PUT`` cannot bound its size, so there it is a
+        :class:`~storage_dsn.StorageDSNError` (use :meth:`upload_form`, whose policy can).
+        """
+        state = _state()
+        if state.uploads is not None:
+            return state.uploads.upload_url(
+                key, expires=expires, content_type=content_type, max_size=max_size
+            )
+        if max_size is not None:
+            raise StorageDSNError(
+                f"a presigned PUT to {state.storage.config.scheme!r} storage cannot limit its "
+                "size; use upload_form(..., max_size=...) for a bounded upload"
+            )
+        return state.storage.upload_url(key, expires=expires, content_type=content_type)
+
+    def upload_form(
+        self,
+        key: str,
+        *,
+        expires: int | None = None,
+        max_size: int | None = None,
+        content_type: str | None = None,
+    ) -> UploadForm:
+        """An :class:`~storage_dsn.UploadForm` for a browser's multipart ``POST``.
+
+        ``key`` ending in ``/`` takes any file name under it (the form's ``key`` field is
+        ``prefix${filename}``); ``content_type`` ending in ``/`` or ``/*`` is a prefix,
+        which the page fills in as the ``Content-Type`` field; ``max_size`` bounds the
+        file in bytes. Remote storages give :meth:`Storage.upload_form
+        <storage_dsn.Storage.upload_form>` (an S3 POST policy); a local one a form that
+        posts to the media blueprint, signed with ``SECRET_KEY``.
+        """
+        state = _state()
+        if state.uploads is not None:
+            return state.uploads.upload_form(
+                key, expires=expires, max_size=max_size, content_type=content_type
+            )
+        return state.storage.upload_form(
+            key, expires=expires, max_size=max_size, content_type=content_type
+        )
 
     def save(
         self,
@@ -153,9 +246,25 @@ class Media:
         raise FileExistsError(key)
 
 
-def media_url(key: str, *, expires: int | None = None) -> str:
-    """Jinja global ``media_url(key)``: the public URL of ``key`` in the current app."""
-    return _state().storage.url(key, expires=expires)
+def media_url(
+    key: str,
+    *,
+    expires: int | None = None,
+    download_name: str | None = None,
+    content_type: str | None = None,
+) -> str:
+    """Jinja global ``media_url(key)``: the public URL of ``key`` in the current app
+    (``media_url(key, download_name="Report.pdf")`` for a download link)."""
+    return _state().storage.url(
+        key, expires=expires, download_name=download_name, content_type=content_type
+    )
+
+
+def _secret_keys(app: Flask) -> list[str | bytes]:
+    """The app's signing keys, oldest first, as Flask's sessions take them."""
+    if not app.secret_key:
+        return []
+    return [*(app.config.get("SECRET_KEY_FALLBACKS") or ()), app.secret_key]
 
 
 def _state() -> MediaState:
@@ -169,13 +278,12 @@ def _state() -> MediaState:
 def _make_blueprint() -> Blueprint:
     bp = Blueprint("media", __name__)
 
-    @bp.route(
-        "/<path:key>",
-        endpoint="serve",
-        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        provide_automatic_options=False,
-    )
-    def serve(key: str) -> Any:
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+    # The root takes upload forms' POSTs, as a bucket's URL does.
+    @bp.route("/", endpoint="upload", methods=methods, provide_automatic_options=False)
+    @bp.route("/<path:key>", endpoint="serve", methods=methods, provide_automatic_options=False)
+    def serve(key: str = "") -> Any:
         server = _state().server
 
         def respond(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

@@ -4,7 +4,13 @@ It answers ``GET`` and ``HEAD`` for one key of a storage with a strong ETag and
 Last-Modified, ``If-Match``/``If-Unmodified-Since`` (412), ``If-None-Match``/
 ``If-Modified-Since`` (304), a single byte ``Range`` (206, 416) with ``If-Range``, and
 streams the file through ``wsgi.file_wrapper`` (``sendfile`` under gunicorn). Remote
-storages answer 302 to the key's public (or presigned) URL instead.
+storages answer 302 to the key's public (or presigned) URL instead. S3's
+``response-content-disposition`` and ``response-content-type`` query parameters, as
+:meth:`Storage.url <storage_dsn.Storage.url>` writes them, override the response's headers
+(or travel on with the redirect); any other value of them is a 400.
+
+``PUT`` and ``POST`` are 405, unless an :class:`UploadReceiver` takes them (direct uploads
+to a local storage: :mod:`storage_dsn.uploads`).
 
 Uploads are untrusted: every response carries ``X-Content-Type-Options: nosniff`` and
 ``Content-Security-Policy: sandbox``, so an uploaded HTML or SVG file cannot run script in
@@ -17,20 +23,23 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
+from urllib.parse import parse_qsl, unquote
 
 from werkzeug.http import parse_date, parse_range_header
 
-from .errors import InvalidKeyError, NoPublicURLError
+from .errors import InvalidKeyError, NoPublicURLError, StorageDSNError
 from .keys import quote_key, validate_key
+from .urls import check_content_type, content_disposition
 
 if TYPE_CHECKING:
     from .backend import Backend
     from .storage import Storage
 
-__all__ = ["MediaServer", "servable_key"]
+__all__ = ["MediaServer", "UploadReceiver", "servable_key"]
 
 StartResponse = Callable[..., Any]
 Headers = list[tuple[str, str]]
@@ -40,6 +49,19 @@ SECURITY_HEADERS: Headers = [
     ("Content-Security-Policy", "sandbox"),
 ]
 _TEXT_TYPES = ("text/", "application/json", "application/javascript", "image/svg+xml")
+_DISPOSITION = "response-content-disposition"
+_TYPE = "response-content-type"
+# What urls.content_disposition() writes; the name is then checked by writing it again.
+_ATTACHMENT = re.compile(r"attachment; filename=\"[^\"]*\"; filename\*=UTF-8''([^\s;\"]+)")
+
+
+class UploadReceiver(Protocol):
+    """Takes direct uploads for a :class:`MediaServer` (see :mod:`storage_dsn.uploads`)."""
+
+    def receive(
+        self, environ: dict[str, Any], start_response: StartResponse, key: str
+    ) -> Iterable[bytes] | None:
+        """Answer an upload request for ``key``; ``None`` when the request is none."""
 
 
 def servable_key(key: str) -> str | None:
@@ -92,9 +114,12 @@ class MediaServer:
         redirect: bool = True,
         max_age: int = 0,
         x_accel: str | None = None,
+        uploads: UploadReceiver | None = None,
     ) -> None:
         self.storage = storage
         self.serve = serve
+        #: Takes PUT and POST uploads; without one, they are 405.
+        self.uploads = uploads
         self.redirect = redirect
         self.x_accel = x_accel.rstrip("/") + "/" if x_accel else None
         cache = f"public, max-age={max_age}" if max_age > 0 else "no-cache"
@@ -118,16 +143,23 @@ class MediaServer:
         """Answer a request for ``key``."""
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "HEAD"):
-            return _plain(start_response, "405 Method Not Allowed", [("Allow", "GET, HEAD")])
+            answer = self.uploads.receive(environ, start_response, key) if self.uploads else None
+            if answer is None:
+                return _plain(start_response, "405 Method Not Allowed", [("Allow", "GET, HEAD")])
+            return answer
         safe = servable_key(key)
         if safe is None:
             return _plain(start_response, "404 Not Found")
+        try:
+            overrides = response_overrides(environ)
+        except StorageDSNError as exc:
+            return _plain(start_response, "400 Bad Request", reason=str(exc))
         if not self.serve:
-            return self._redirect(start_response, safe)
+            return self._redirect(start_response, safe, overrides)
         file = self._local_file(safe) if self._local is not None else self._storage_file(safe)
         if file is None:
             return _plain(start_response, "404 Not Found")
-        return self._send(environ, start_response, method, safe, file)
+        return self._send(environ, start_response, method, safe, file, overrides)
 
     # -- finding the file -------------------------------------------------------------
 
@@ -181,6 +213,7 @@ class MediaServer:
         method: str,
         key: str,
         file: _File,
+        overrides: Overrides,
     ) -> Iterable[bytes]:
         headers: Headers = [
             ("ETag", file.etag),
@@ -207,7 +240,10 @@ class MediaServer:
             start, stop = byte_range
             status = "206 Partial Content"
             headers.append(("Content-Range", f"bytes {start}-{stop - 1}/{file.size}"))
-        headers.append(("Content-Type", file.content_type))
+        download_name, content_type = overrides
+        headers.append(("Content-Type", content_type or file.content_type))
+        if download_name is not None:
+            headers.append(("Content-Disposition", content_disposition(download_name)))
         if self.x_accel is not None:
             _discard(file)
             headers.append(("X-Accel-Redirect", self.x_accel + quote_key(key)))
@@ -228,17 +264,58 @@ class MediaServer:
             return wrapper(f, CHUNK)  # type: ignore[no-any-return]
         return _RangeBody(f, stop)
 
-    def _redirect(self, start_response: StartResponse, key: str) -> Iterable[bytes]:
+    def _redirect(
+        self, start_response: StartResponse, key: str, overrides: Overrides
+    ) -> Iterable[bytes]:
         if not self.redirect:
             return _plain(start_response, "404 Not Found")
+        download_name, content_type = overrides
         try:
-            location = self.storage.url(key)
+            location = self.storage.url(key, download_name=download_name, content_type=content_type)
         except (NoPublicURLError, InvalidKeyError):
             return _plain(start_response, "404 Not Found")
-        # A presigned URL expires: a cached redirect to it would too.
-        cache = "no-store" if self.storage.config.signed_urls else self._static[0][1]
+        # A presigned URL expires: a cached redirect to it would too. Overrides are signed.
+        signed = self.storage.config.signed_urls or any(overrides)
+        cache = "no-store" if signed else self._static[0][1]
         headers = [("Location", location), ("Cache-Control", cache), *SECURITY_HEADERS]
         return _empty(start_response, "302 Found", headers)
+
+
+Overrides = tuple["str | None", "str | None"]
+
+
+def response_overrides(environ: dict[str, Any]) -> Overrides:
+    """``(download_name, content_type)`` from S3's ``response-content-disposition`` and
+    ``response-content-type`` query parameters, as :meth:`Storage.url
+    <storage_dsn.Storage.url>` writes them; :class:`StorageDSNError` for any other value.
+
+    A disposition is honoured only in the exact form :func:`content_disposition` gives
+    for the name it carries, so no header can be smuggled through it.
+    """
+    query = environ.get("QUERY_STRING", "")
+    if "response-" not in query:
+        return None, None
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, errors="strict", max_num_fields=32)
+    except ValueError:
+        raise StorageDSNError("the query is not valid UTF-8") from None
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise StorageDSNError("a query parameter is repeated")
+    content_type = found.get(_TYPE)
+    if content_type is not None:
+        check_content_type(content_type)
+    disposition = found.get(_DISPOSITION)
+    if disposition is None:
+        return None, content_type
+    match = _ATTACHMENT.fullmatch(disposition)
+    try:
+        name = unquote(match.group(1), errors="strict") if match else ""
+    except UnicodeDecodeError:
+        name = ""
+    if not name or content_disposition(name) != disposition:
+        raise StorageDSNError(f"{_DISPOSITION} must be attachment; filename=...; filename*=...")
+    return name, content_type
 
 
 class _RangeBody:
@@ -345,8 +422,14 @@ def _discard(file: _File) -> None:
         file.fd = None
 
 
-def _plain(start_response: StartResponse, status: str, extra: Headers | None = None) -> list[bytes]:
-    body = status.encode() + b"\n"
+def _plain(
+    start_response: StartResponse,
+    status: str,
+    extra: Headers | None = None,
+    *,
+    reason: str | None = None,
+) -> list[bytes]:
+    body = (f"{status}\n{reason}\n" if reason else f"{status}\n").encode()
     headers = [
         ("Content-Type", "text/plain; charset=utf-8"),
         ("Content-Length", str(len(body))),

@@ -22,7 +22,8 @@ def gunicorn(app: str, env: dict[str, str], *, workers: int = 1, cwd: Path = ROO
         *(sys.executable, "-m", "gunicorn", "--workers", str(workers)),
         *("--bind", f"127.0.0.1:{port}", "--log-level", "warning", app),
     ]
-    pythonpath = os.pathsep.join([str(ROOT), str(cwd)])
+    # After ours, the caller's own path (a worktree's src/ ahead of an installed copy).
+    pythonpath = os.pathsep.join([str(ROOT), str(cwd), os.environ.get("PYTHONPATH", "")])
     with running(argv, port, cwd=cwd, env={**os.environ, **env, "PYTHONPATH": pythonpath}):
         yield f"http://127.0.0.1:{port}"
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask, abort, flash, redirect, render_template, request, url_for
 
+from storage_dsn import NoPublicURLError, UploadForm
 from storage_dsn.flask import Media
 
 media = Media()
@@ -44,7 +45,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     @app.get("/")
     def index() -> str:
         keys = list(media.storage.list(UPLOADS))
-        return render_template("index.html", keys=keys, storage=media.storage.config)
+        return render_template(
+            "index.html", keys=keys, storage=media.storage.config, direct=direct_form()
+        )
+
+    def direct_form() -> UploadForm | None:
+        """A form that sends images straight to the storage: an S3 POST policy in the
+        cloud, the app's own signed equivalent for local media; None where the storage
+        cannot sign one."""
+        try:
+            return media.upload_form(
+                UPLOADS, max_size=app.config["MAX_CONTENT_LENGTH"], content_type="image/"
+            )
+        except NoPublicURLError:
+            return None
 
     @app.post("/")
     def upload() -> Any:
