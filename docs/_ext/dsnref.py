@@ -117,6 +117,30 @@ PARAMS: dict[str, dict[str, tuple[str, str]]] = {
             "Temporary credentials' session token, sent with requests and in presigned "
             "URLs as ``X-Amz-Security-Token``. Masked like the secret.",
         ),
+        "public_endpoint_url": (
+            "an ``http(s)://host[:port]`` URL, percent-encoded",
+            "Where browsers reach the S3 server, when it is not where the app does "
+            "(docker-compose: the app at ``http://minio:9000``, the browser at "
+            "``http://localhost:9000``). I/O uses the storage's own endpoint; public and "
+            "presigned URLs, upload URLs and forms use this one and are signed for its host.",
+        ),
+        "cache_control": (
+            "a ``Cache-Control`` value, percent-encoded",
+            "Sent with every upload (``public%2C%20max-age%3D31536000``), and part of "
+            "signed upload URLs and forms.",
+        ),
+        "storage_class": (
+            "an S3 storage class: ``STANDARD_IA``, ``INTELLIGENT_TIERING``, ...",
+            "Sent with every upload, and part of signed upload URLs and forms.",
+        ),
+        "sse": (
+            "``AES256``, ``aws:kms``",
+            "Server-side encryption requested on every upload.",
+        ),
+        "sse_kms_key_id": (
+            "a KMS key ID, ARN or ``alias/NAME``",
+            "The KMS key for ``sse=aws:kms`` (refused without it).",
+        ),
         "engine": (
             "``s3fs`` (default), ``obstore``",
             "The client library. ``obstore`` (extra ``obstore``) costs about a tenth of "
