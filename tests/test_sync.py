@@ -183,7 +183,7 @@ class TestCommand:
         )
         assert r.returncode == 0, r.stderr
         assert "engine=obstore" in r.stdout  # S3 moves through obstore when installed
-        assert f"syncing {len(TREE)} objects" in r.stdout
+        assert f"copied {len(TREE)}, skipped 0" in r.stdout
         assert "copied  photos/ü ñ/dog one.png" in r.stdout
         assert f"copied {len(TREE)}, skipped 0, deleted 0, failed 0" in r.stdout
         assert SECRET not in r.stdout + r.stderr

@@ -429,6 +429,16 @@ class Backend:
                 digest.update(chunk)
         return digest.hexdigest()
 
+    def server_copy(self, source: Backend) -> Callable[[str], None] | None:
+        """A function that copies a key from ``source`` into this backend inside the
+        service (no byte through this process), when the two are one service and account
+        (two prefixes or buckets behind one S3 endpoint and key, two containers of one
+        Azure account); ``None`` otherwise, and by default.
+
+        The copy gets this backend's upload settings where the service allows it.
+        """
+        return None
+
     def set_mtime(self, key: str, mtime: float) -> None:
         """Give ``key`` the modification time ``mtime``, where the backend can.
 

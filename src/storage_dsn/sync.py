@@ -1,34 +1,56 @@
 """Copy and sync objects between any two storages.
 
-``sync(src, dst)`` makes ``dst`` hold what ``src`` holds: it lists both sides once (with
-sizes and times, no request per key), copies what is missing, of another size, or newer at
-the source (``checksum=True``: of other content), and with ``delete=True`` removes what the
-source lacks, after the copies. Small objects move in batches through ``read_many`` and
-``write_many`` (concurrent on S3); large ones are streamed, never held whole in memory.
-Every write is atomic, so an interrupted sync leaves no torn object and running it again
-finishes the job without recopying what is complete.
+``sync(src, dst)`` makes ``dst`` hold what ``src`` holds. It reads both listings as sorted
+streams (S3 lists in key order; local trees are walked in the same order) and merges
+them, so a copy starts as soon as a difference is known and memory stays flat however
+large the tree: nothing is planned whole before the first byte moves. It copies what is
+missing, of another size, or newer at the source (``checksum=True``: of other content),
+and with ``delete=True`` removes what the source lacks, once the source's listing is
+complete and error-free.
+
+``jobs`` is the number of requests in flight. Between two locations of one service and
+account (two S3 prefixes or buckets behind one endpoint and key, two containers of one
+Azure account, two GCS buckets of one project) objects are copied inside the service and
+no byte passes through this process. Every write is atomic, so an interrupted sync leaves
+no torn object and running it again finishes the job without recopying what is complete.
+``shard=(i, n)`` restricts a run to the keys whose hash falls in part ``i`` of ``n``, so
+``n`` workers that share nothing but the two storages split one migration.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
+from .errors import StorageDSNError
 from .storage import Stat, Storage
 
-__all__ = ["DEFAULT_JOBS", "Plan", "Reporter", "SyncResult", "plan_sync", "sync"]
+__all__ = [
+    "DEFAULT_JOBS",
+    "Change",
+    "ListingError",
+    "Plan",
+    "Reporter",
+    "SyncResult",
+    "changes",
+    "in_shard",
+    "parse_shard",
+    "plan_sync",
+    "sync",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_JOBS = 16
-#: Objects up to this size are copied in batches, in memory; larger ones are streamed.
+#: Objects up to this size are copied whole, in memory; larger ones are streamed.
 SMALL = 1024 * 1024
-BATCH = 32
 RETRIES = 3
 # S3 keeps whole seconds: a destination newer by less than this is "the same time".
 MTIME_SLACK = 1.0
@@ -36,9 +58,18 @@ T = TypeVar("T")
 
 
 class Reporter(Protocol):
-    """Receives progress; the command line draws a bar or prints lines from it."""
+    """Receives progress; the command line draws a bar or prints lines from it.
 
-    def start(self, objects: int, nbytes: int) -> None: ...
+    ``start`` comes first, before the totals are known (the listings are still being
+    read); ``planned`` gives them once the source has been listed to the end. A reporter
+    with a true ``ordered`` attribute gets ``copied``, ``deleted`` and ``failed`` in key
+    order (as each object's turn comes, which a large object can hold back); others get
+    them as the objects finish.
+    """
+
+    def start(self, objects: int | None, nbytes: int | None) -> None: ...
+
+    def planned(self, objects: int, nbytes: int) -> None: ...
 
     def copied(self, key: str, nbytes: int) -> None: ...
 
@@ -49,13 +80,25 @@ class Reporter(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class Change:
+    """One difference between the two sides: copy ``key`` (whose source :class:`Stat` is
+    ``stat``) or delete it from the destination."""
+
+    action: Literal["copy", "delete"]
+    key: str
+    stat: Stat | None = None
+
+
 @dataclass
 class Plan:
-    """What a sync will do."""
+    """What a sync will do (:func:`plan_sync`: the changes collected in a list)."""
 
     copy: list[tuple[str, Stat]] = field(default_factory=list)
     delete: list[str] = field(default_factory=list)
     skipped: int = 0
+    #: Listing errors: while there are any, the plan is incomplete and deletes nothing.
+    errors: list[str] = field(default_factory=list)
 
     @property
     def copy_bytes(self) -> int:
@@ -73,10 +116,81 @@ class SyncResult:
     seconds: float = 0.0
     #: key: error message, for every object that failed after retries.
     failed: dict[str, str] = field(default_factory=dict)
+    #: Failures that are not one object's: a listing that broke off (the run then
+    #: deletes nothing).
+    errors: list[str] = field(default_factory=list)
+    #: Objects copied inside the service (no byte through this process).
+    server_side: int = 0
+    #: Seconds from the start to the first object stored (None: nothing copied).
+    first_copy: float | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.errors
+
+
+class ListingError(OSError):
+    """A listing broke off, or came out of order: the sync cannot know what is missing
+    (and so deletes nothing)."""
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` (``0 <= I < N``) as ``(I, N)``; :class:`ValueError` with the rule else."""
+    index, sep, count = text.partition("/")
+    if sep and index.isdigit() and count.isdigit() and 0 <= int(index) < int(count):
+        return int(index), int(count)
+    raise ValueError(f"a shard is I/N with 0 <= I < N (e.g. 0/4 ... 3/4), not {text!r}")
+
+
+def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
+    """Whether ``key`` belongs to part ``I`` of ``N``: its SHA-1's first 8 bytes modulo N.
+    The same on every machine and Python version, so N workers split keys exactly."""
+    if shard is None:
+        return True
+    index, count = shard
+    digest = hashlib.sha1(key.encode("utf-8", "surrogatepass"), usedforsecurity=False).digest()
+    return int.from_bytes(digest[:8], "big") % count == index
+
+
+def changes(
+    src: Storage,
+    dst: Storage,
+    *,
+    delete: bool = False,
+    checksum: bool = False,
+    exclude: Sequence[str] = (),
+    shard: tuple[int, int] | None = None,
+    skipped: Callable[[str], None] | None = None,
+) -> Iterator[Change]:
+    """The differences between the two storages, as the merged listings reveal them.
+
+    A generator over two sorted listing streams: it holds one listing page of each side,
+    not the trees. Deletes come last, and only once the source was listed completely
+    (a broken or unordered listing raises :class:`ListingError`). With ``checksum``,
+    objects of equal size are compared by content (an S3 ETag where the listing has one)
+    before they are declared the same. ``skipped(key)`` is called for each key that is
+    up to date.
+    """
+    to_delete: list[str] = []
+    source = _ordered(src.scan(), "source", src)
+    target = _ordered(dst.scan(), "destination", dst)
+    for key, a, b in _merge(source, target):
+        if _excluded(key, exclude) or not in_shard(key, shard):
+            continue
+        if a is None:
+            if delete:
+                to_delete.append(key)
+        elif (
+            b is None
+            or a.size != b.size
+            or (not checksum and _newer(a, b))
+            or (checksum and _md5(src, key, a) != _md5(dst, key, b))
+        ):
+            yield Change("copy", key, a)
+        elif skipped is not None:
+            skipped(key)
+    for key in to_delete:
+        yield Change("delete", key)
 
 
 def plan_sync(
@@ -87,35 +201,32 @@ def plan_sync(
     checksum: bool = False,
     exclude: Sequence[str] = (),
     jobs: int = DEFAULT_JOBS,
+    shard: tuple[int, int] | None = None,
 ) -> Plan:
-    """Compare the two storages and return the :class:`Plan`; changes nothing."""
-    source = {k: st for k, st in src.scan() if not _excluded(k, exclude)}
-    target = {k: st for k, st in dst.scan() if not _excluded(k, exclude)}
+    """Compare the two storages and return the :class:`Plan`; changes nothing.
+
+    It holds every change in memory: for a large tree iterate :func:`changes` instead.
+    A listing that breaks off leaves the plan incomplete, with the reason in ``errors``
+    and no deletes.
+    """
+    del jobs  # the comparison is one pass over the two listings
     plan = Plan()
-    undecided: list[str] = []
-    for key, st in source.items():
-        other = target.get(key)
-        if other is None or other.size != st.size:
-            plan.copy.append((key, st))
-        elif checksum:
-            undecided.append(key)
-        elif _newer(st, other):
-            plan.copy.append((key, st))
-        else:
-            plan.skipped += 1
-    if undecided:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            digests = pool.map(
-                lambda k: (_md5(src, k, source[k]), _md5(dst, k, target[k])), undecided
-            )
-            for key, (a, b) in zip(undecided, digests, strict=True):
-                if a != b:
-                    plan.copy.append((key, source[key]))
-                else:
-                    plan.skipped += 1
-        plan.copy.sort(key=lambda item: item[0])
-    if delete:
-        plan.delete = sorted(k for k in target if k not in source)
+
+    def skip(_key: str) -> None:
+        plan.skipped += 1
+
+    try:
+        for change in changes(
+            src, dst, delete=delete, checksum=checksum, exclude=exclude, shard=shard, skipped=skip
+        ):
+            if change.action == "copy":
+                assert change.stat is not None
+                plan.copy.append((change.key, change.stat))
+            else:
+                plan.delete.append(change.key)
+    except ListingError as exc:
+        plan.errors.append(str(exc))
+        plan.delete.clear()
     return plan
 
 
@@ -128,128 +239,229 @@ def sync(
     checksum: bool = False,
     exclude: Sequence[str] = (),
     jobs: int = DEFAULT_JOBS,
+    shard: tuple[int, int] | None = None,
     reporter: Reporter | None = None,
 ) -> SyncResult:
-    """Make ``dst`` hold what ``src`` holds; see the module docstring."""
+    """Make ``dst`` hold what ``src`` holds; see the module docstring.
+
+    With ``dry_run`` nothing is changed and the result counts what would be copied
+    (``copied``, ``bytes``) and deleted.
+    """
+    if jobs < 1:
+        raise ValueError("jobs must be at least 1")
     started = time.monotonic()
-    plan = plan_sync(src, dst, delete=delete, checksum=checksum, exclude=exclude, jobs=jobs)
-    result = SyncResult(skipped=plan.skipped)
-    if dry_run:
-        result.seconds = time.monotonic() - started
-        return result
+    result = SyncResult()
     report = reporter or _Silent()
-    report.start(len(plan.copy) + len(plan.delete), plan.copy_bytes)
+    run = _Run(src, dst, result, report, started, dry_run=dry_run)
+
+    def skip(_key: str) -> None:
+        result.skipped += 1
+
+    stream = changes(
+        src, dst, delete=delete, checksum=checksum, exclude=exclude, shard=shard, skipped=skip
+    )
+    report.start(None, None)
     try:
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            _copy_all(src, dst, plan.copy, pool, result, report)
-            _delete_all(dst, plan.delete, pool, result, report)
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="storage-dsn-sync") as pool:
+            pending: set[Future[None]] = set()
+            deletes: list[str] = []
+            listed_objects = listed_bytes = 0
+            try:
+                for change in stream:
+                    if change.action == "delete":
+                        deletes.append(change.key)
+                        continue
+                    assert change.stat is not None
+                    listed_objects += 1
+                    listed_bytes += change.stat.size
+                    if len(pending) >= jobs:  # at most ``jobs`` requests in flight
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        _raise_unexpected(done)
+                    pending.add(pool.submit(run.copy, run.ticket(), change.key, change.stat))
+            except ListingError as exc:
+                result.errors.append(str(exc))
+                report.failed("(listing)", str(exc))
+                deletes = []  # what the source lacks is unknown: delete nothing
+            report.planned(listed_objects + len(deletes), listed_bytes)
+            done, _ = wait(pending)
+            _raise_unexpected(done)
+            if deletes and result.failed:
+                # A copy failed: keep the destination's extra objects for the next run.
+                log.info("not deleting %d objects: some copies failed", len(deletes))
+            elif deletes:
+                done, _ = wait([pool.submit(run.delete, run.ticket(), key) for key in deletes])
+                _raise_unexpected(done)
     finally:
         report.close()
     result.seconds = time.monotonic() - started
     return result
 
 
-def _copy_all(
-    src: Storage,
-    dst: Storage,
-    items: list[tuple[str, Stat]],
-    pool: ThreadPoolExecutor,
-    result: SyncResult,
-    report: Reporter,
-) -> None:
-    small = [item for item in items if item[1].size <= SMALL]
-    large = [item for item in items if item[1].size > SMALL]
-    futures = {
-        pool.submit(_copy_batch, src, dst, small[i : i + BATCH]): small[i : i + BATCH]
-        for i in range(0, len(small), BATCH)
-    }
-    futures.update({pool.submit(_copy_batch, src, dst, [item]): [item] for item in large})
-    for future in as_completed(futures):
-        for key, outcome in future.result():
-            size = dict(futures[future])[key].size
-            if outcome is None:
-                result.copied += 1
-                result.bytes += size
-                report.copied(key, size)
-            else:
-                result.failed[key] = outcome
-                report.failed(key, outcome)
+class _Run:
+    """One sync's workers: copy or delete one key, count it, report it."""
 
+    def __init__(
+        self,
+        src: Storage,
+        dst: Storage,
+        result: SyncResult,
+        report: Reporter,
+        started: float,
+        *,
+        dry_run: bool,
+    ) -> None:
+        self.src, self.dst = src, dst
+        self.result, self.report = result, report
+        self.started = started
+        self.dry_run = dry_run
+        self.lock = threading.Lock()
+        self.server_copy = None if dry_run else _server_copier(src, dst)
+        self.ordered = bool(getattr(report, "ordered", False))
+        self._tickets = 0
+        self._turn = 0
+        self._waiting: dict[int, Callable[[], None]] = {}
 
-def _copy_batch(
-    src: Storage, dst: Storage, items: list[tuple[str, Stat]]
-) -> list[tuple[str, str | None]]:
-    """Copy the items; return (key, None) for each success and (key, error) for failures."""
-    if len(items) > 1:
+    def ticket(self) -> int:
+        """The next object's place in key order (taken by the listing thread)."""
+        self._tickets += 1
+        return self._tickets - 1
+
+    def _tell(self, ticket: int, event: Callable[[], None]) -> None:
+        """Report ``event`` now, or, for an ordered reporter, when its turn comes."""
+        if not self.ordered:
+            event()
+            return
+        with self.lock:
+            self._waiting[ticket] = event
+            while self._turn in self._waiting:
+                self._waiting.pop(self._turn)()
+                self._turn += 1
+
+    def copy(self, ticket: int, key: str, st: Stat) -> None:
         try:
-            data = _retry(lambda: src.read_many([k for k, _ in items]))
-            _retry(lambda: dst.write_many(data))
-        except Exception as exc:
-            # Fall back to one object at a time, below, so one bad object fails alone.
-            log.debug("batch of %d failed (%s); copying one by one", len(items), type(exc).__name__)
-        else:
-            for key, st in items:
-                _keep_mtime(dst, key, st)
-            return [(key, None) for key, _ in items]
-    outcomes: list[tuple[str, str | None]] = []
-    for key, st in items:
-        try:
-            _retry(_copier(src, dst, key, st))
+            inside = False if self.dry_run else _retry(lambda: self._copy_one(key, st))
         except Exception as exc:  # reported per object; the sync goes on
-            outcomes.append((key, f"{type(exc).__name__}: {exc}"))
+            message = _describe(exc)
+            with self.lock:
+                self.result.failed[key] = message
+            self._tell(ticket, lambda: self.report.failed(key, message))
+            return
+        with self.lock:
+            self.result.copied += 1
+            self.result.bytes += st.size
+            self.result.server_side += inside
+            if self.result.first_copy is None:
+                self.result.first_copy = time.monotonic() - self.started
+        self._tell(ticket, lambda: self.report.copied(key, st.size))
+
+    def _copy_one(self, key: str, st: Stat) -> bool:
+        """Copy ``key``; True when it was copied inside the service."""
+        if self.server_copy is not None:
+            self.server_copy(key)
+            return True
+        if st.size <= SMALL:
+            self.dst.write_bytes(key, self.src.read_bytes(key))
         else:
-            outcomes.append((key, None))
-    return outcomes
+            with self.src.open(key, "rb") as f:
+                self.dst.save(key, f)
+        if st.mtime is not None:
+            # The copy takes the source's time where the backend can, so the next sync
+            # sees it as up to date (an object store's upload time is later: the same).
+            self.dst.backend.set_mtime(key, st.mtime)
+        return False
+
+    def delete(self, ticket: int, key: str) -> None:
+        if not self.dry_run:
+            try:
+                _retry(lambda: self.dst.delete(key))
+            except FileNotFoundError:
+                pass  # already gone: the goal is reached
+            except Exception as exc:  # reported per object
+                message = _describe(exc)
+                with self.lock:
+                    self.result.failed[key] = message
+                self._tell(ticket, lambda: self.report.failed(key, message))
+                return
+        with self.lock:
+            self.result.deleted += 1
+        self._tell(ticket, lambda: self.report.deleted(key))
 
 
-def _copier(src: Storage, dst: Storage, key: str, st: Stat) -> Callable[[], None]:
-    return lambda: _copy_one(src, dst, key, st)
+def _server_copier(src: Storage, dst: Storage) -> Callable[[str], None] | None:
+    """A function copying one key from ``src`` to ``dst`` inside the service, when the two
+    are one service and account (``Backend.server_copy``); None otherwise."""
+    copy = dst.backend.server_copy(src.backend)
+    if copy is None:
+        return None
+
+    def copy_key(key: str) -> None:
+        src._checked(key)
+        dst._checked(key)
+        copy(key)
+
+    return copy_key
 
 
-def _copy_one(src: Storage, dst: Storage, key: str, st: Stat) -> None:
-    if st.size <= SMALL:
-        dst.write_bytes(key, src.read_bytes(key))
-    else:
-        with src.open(key, "rb") as f:
-            dst.save(key, f)
-    _keep_mtime(dst, key, st)
+def _raise_unexpected(done: Iterable[Future[None]]) -> None:
+    # Workers report their own failures; anything escaping them is a bug to surface.
+    for future in done:
+        future.result()
 
 
-def _keep_mtime(dst: Storage, key: str, st: Stat) -> None:
-    # The copy takes the source's time where the backend can, so the next sync sees it as
-    # up to date (an object store's upload time is later than the source's: the same).
-    if st.mtime is not None:
-        dst.backend.set_mtime(key, st.mtime)
+def _merge(
+    a: Iterator[tuple[str, Stat]], b: Iterator[tuple[str, Stat]]
+) -> Iterator[tuple[str, Stat | None, Stat | None]]:
+    """Merge two key-ordered listings into (key, stat in a, stat in b) triples."""
+    x, y = next(a, None), next(b, None)
+    while x is not None or y is not None:
+        if y is None or (x is not None and x[0] < y[0]):
+            assert x is not None
+            yield x[0], x[1], None
+            x = next(a, None)
+        elif x is None or y[0] < x[0]:
+            yield y[0], None, y[1]
+            y = next(b, None)
+        else:
+            yield x[0], x[1], y[1]
+            x, y = next(a, None), next(b, None)
 
 
-def _delete_all(
-    dst: Storage, keys: list[str], pool: ThreadPoolExecutor, result: SyncResult, report: Reporter
-) -> None:
-    futures = {pool.submit(_retry, _deleter(dst, k)): k for k in keys}
-    for future in as_completed(futures):
-        key = futures[future]
-        try:
-            future.result()
-        except FileNotFoundError:
-            pass  # already gone: the goal is reached
-        except Exception as exc:  # reported per object
-            result.failed[key] = f"{type(exc).__name__}: {exc}"
-            report.failed(key, result.failed[key])
-            continue
-        result.deleted += 1
-        report.deleted(key)
+def _ordered(
+    items: Iterator[tuple[str, Stat]], side: str, storage: Storage
+) -> Iterator[tuple[str, Stat]]:
+    """``items``, checked to be in strictly increasing key order (the merge relies on it:
+    an unordered listing would read as missing objects, and deletes), with a listing that
+    breaks off raised as :class:`ListingError`."""
+    previous: str | None = None
+    try:
+        for key, st in items:
+            if previous is not None and key <= previous:
+                raise ListingError(
+                    f"the {side} listing is not in key order ({key!r} after {previous!r}) "
+                    f"on {storage.config.redacted()}"
+                )
+            previous = key
+            yield key, st
+    except ListingError:
+        raise
+    except Exception as exc:
+        after = f" after {previous!r}" if previous is not None else ""
+        raise ListingError(f"listing the {side} failed{after}: {_describe(exc)}") from exc
 
 
-def _deleter(dst: Storage, key: str) -> Callable[[], None]:
-    return lambda: dst.delete(key)
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _retry(fn: Callable[[], T], attempts: int = RETRIES) -> T:
+    # The backends retry requests themselves; this retries a whole object whose copy
+    # failed half-way (a body that broke off, a short read detected at the end).
     for attempt in range(attempts):
         try:
             return fn()
-        except FileNotFoundError:
-            raise  # gone at the source since it was listed: retrying will not help
+        except (FileNotFoundError, StorageDSNError):
+            raise  # gone at the source since it was listed, or a key it cannot hold
         except Exception:
             if attempt == attempts - 1:
                 raise
@@ -273,7 +485,10 @@ def _excluded(key: str, patterns: Iterable[str]) -> bool:
 
 
 class _Silent:
-    def start(self, objects: int, nbytes: int) -> None:
+    def start(self, objects: int | None, nbytes: int | None) -> None:
+        pass
+
+    def planned(self, objects: int, nbytes: int) -> None:
         pass
 
     def copied(self, key: str, nbytes: int) -> None:

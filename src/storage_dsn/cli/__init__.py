@@ -107,6 +107,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--delete", action="store_true", help="delete keys SRC does not have")
     p.add_argument("--checksum", action="store_true", help="compare content, not size/time")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="repeatable")
-    p.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help=f"default {DEFAULT_JOBS}")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=DEFAULT_JOBS,
+        help=f"requests in flight (default {DEFAULT_JOBS})",
+    )
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="only the keys of part I of N (0 <= I < N), by a hash of the key: "
+        "N workers split one sync",
+    )
     p.set_defaults(func=commands.cmd_sync)
     return parser

@@ -20,7 +20,7 @@ from typing import Any
 from ..dsn import secret_values
 from ..registry import get_scheme, parse_dsn
 from ..storage import DEFAULT_ENV, Storage, open_storage
-from ..sync import SyncResult, plan_sync, sync
+from ..sync import ListingError, SyncResult, changes, parse_shard, sync
 from .output import Output, iso, one_line, progress, size
 
 __all__ = [
@@ -135,7 +135,7 @@ def cmd_url(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -
 
 
 def cmd_cat(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
-    storage = _open(args.dsn, environ, out)
+    storage = _open_for_transfer(args.dsn, environ, out)
     with storage.open(args.key, "rb") as f:
         shutil.copyfileobj(f, sys.stdout.buffer, 1024 * 1024)
     sys.stdout.buffer.flush()
@@ -143,7 +143,7 @@ def cmd_cat(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -
 
 
 def cmd_put(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
-    storage = _open(args.dsn, environ, out)
+    storage = _open_for_transfer(args.dsn, environ, out)
     if args.file == "-":
         storage.save(args.key, sys.stdin.buffer)
     else:
@@ -179,32 +179,64 @@ def cmd_sync(args: argparse.Namespace, environ: Mapping[str, str], out: Output) 
         raise UsageError("the source and the destination are the same storage")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    shard = _shard(args.shard)
     options: dict[str, Any] = {
         "delete": args.delete,
         "checksum": args.checksum,
         "exclude": args.exclude,
-        "jobs": args.jobs,
+        "shard": shard,
     }
     if args.dry_run:
-        plan = plan_sync(src, dst, **options)
-        for key, st in plan.copy:
-            out.line(f"would copy   {key} ({size(st.size)})")
-        for key in plan.delete:
-            out.line(f"would delete {key}")
-        out.line(
-            f"dry run: {len(plan.copy)} to copy ({size(plan.copy_bytes)}), "
-            f"{len(plan.delete)} to delete, {plan.skipped} up to date"
-        )
-        return 0
+        return _dry_run(src, dst, options, out)
     out.line(f"from {src.config}")
     out.line(f"to   {dst.config}")
     reporter = progress(out)
-    result = sync(src, dst, reporter=reporter, **options)
+    result = sync(src, dst, reporter=reporter, jobs=args.jobs, **options)
     _summary(result, out)
-    return 1 if result.failed else 0
+    return 0 if result.ok else 1
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise UsageError(f"--shard: {exc}") from None
+
+
+def _dry_run(src: Storage, dst: Storage, options: dict[str, Any], out: Output) -> int:
+    """Print each change as the merged listings reveal it (nothing is held whole)."""
+    copies = deletes = nbytes = 0
+    up_to_date = [0]
+
+    def skip(_key: str) -> None:
+        up_to_date[0] += 1
+
+    try:
+        for change in changes(src, dst, skipped=skip, **options):
+            if change.action == "copy":
+                assert change.stat is not None
+                copies += 1
+                nbytes += change.stat.size
+                out.line(f"would copy   {change.key} ({size(change.stat.size)})")
+            else:
+                deletes += 1
+                out.line(f"would delete {change.key}")
+    except ListingError as exc:
+        out.error(str(exc))
+        out.line(f"dry run incomplete: {copies} to copy so far ({size(nbytes)}), no deletes")
+        return 1
+    out.line(
+        f"dry run: {copies} to copy ({size(nbytes)}), {deletes} to delete, "
+        f"{up_to_date[0]} up to date"
+    )
+    return 0
 
 
 def _summary(result: SyncResult, out: Output) -> None:
+    for error in result.errors:
+        out.error(f"failed: {error}; nothing was deleted")
     for key, error in sorted(result.failed.items()):
         out.error(f"failed: {key}: {error}")
     rate = result.bytes / result.seconds if result.seconds else 0.0

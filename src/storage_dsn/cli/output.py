@@ -86,13 +86,18 @@ class Output:
 
 
 class LineProgress:
-    """Plain lines, for logs and pipes."""
+    """Plain lines, for logs and pipes: one per object, in key order, then the summary."""
+
+    ordered = True
 
     def __init__(self, out: Output) -> None:
         self.out = out
 
-    def start(self, objects: int, nbytes: int) -> None:
-        self.out.line(f"syncing {objects} object{'' if objects == 1 else 's'} ({size(nbytes)})")
+    def start(self, objects: int | None, nbytes: int | None) -> None:
+        pass
+
+    def planned(self, objects: int, nbytes: int) -> None:
+        pass  # the copies are under way: their lines and the summary say it
 
     def copied(self, key: str, nbytes: int) -> None:
         self.out.line(f"copied  {key} ({size(nbytes)})")
@@ -115,9 +120,11 @@ class BarProgress:
         self._tqdm = tqdm
         self.bar: Any = None
         self.objects = 0
-        self.total_objects = 0
+        self.total_objects: int | None = None
 
-    def start(self, objects: int, nbytes: int) -> None:
+    def start(self, objects: int | None, nbytes: int | None) -> None:
+        # The totals come with planned(), once the source is listed; until then the bar
+        # shows what is done and the rate.
         self.total_objects = objects
         self.bar = self._tqdm(
             total=nbytes,
@@ -129,10 +136,16 @@ class BarProgress:
             dynamic_ncols=True,
         )
 
+    def planned(self, objects: int, nbytes: int) -> None:
+        self.total_objects = objects
+        self.bar.total = nbytes
+        self.bar.refresh()
+
     def _step(self, nbytes: int) -> None:
         self.objects += 1
         self.bar.update(nbytes)
-        self.bar.set_postfix_str(f"{self.objects}/{self.total_objects} objects", refresh=False)
+        total = "" if self.total_objects is None else f"/{self.total_objects}"
+        self.bar.set_postfix_str(f"{self.objects}{total} objects", refresh=False)
 
     def copied(self, key: str, nbytes: int) -> None:
         self._step(nbytes)

@@ -209,12 +209,18 @@ class LocalBackend(Backend):
             top = self.resolve(directory) if directory else self.root
         except FileNotFoundError:
             return iter(())
-        found = [(k, e) for k, e in self._walk(top, directory) if k.startswith(prefix)]
-        return iter(sorted(found, key=lambda item: item[0]))
+        return ((k, e) for k, e in self._walk(top, directory) if k.startswith(prefix))
 
     def _walk(self, top: str, rel: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+        """The tree under ``top`` in key order, lazily: one directory's entries in memory
+        per level. A directory sorts as its name plus ``/``, which is where its keys sort
+        (``a-b`` < ``a.txt`` < ``a/x`` < ``a0``), so the walk is the sorted listing."""
         try:
-            entries = list(os.scandir(top))
+            with os.scandir(top) as scan:
+                entries = sorted(
+                    scan,
+                    key=lambda e: e.name + "/" if e.is_dir(follow_symlinks=False) else e.name,
+                )
         except (FileNotFoundError, NotADirectoryError):
             return
         for entry in entries:

@@ -148,3 +148,21 @@ def credentials(
         None if options.get("key") else environ.get("AWS_SESSION_TOKEN")
     )
     return str(key), str(secret), str(token) if token else None
+
+
+def same_service(
+    a: StorageConfig,
+    b: StorageConfig,
+    environ_a: Mapping[str, str] = os.environ,
+    environ_b: Mapping[str, str] = os.environ,
+) -> bool:
+    """Whether two S3 configs reach one endpoint with one identity: an object of one can
+    be copied into the other by the server (CopyObject), the bytes never leaving it."""
+    la, lb = location(a), location(b)
+    if la.access_point or lb.access_point:
+        return False
+    if (la.endpoint, la.region) != (lb.endpoint, lb.region):
+        return False
+    if bool(a.options.get("anon")) or bool(b.options.get("anon")):
+        return False
+    return credentials(a, environ_a) == credentials(b, environ_b)

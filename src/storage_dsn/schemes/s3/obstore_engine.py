@@ -12,6 +12,7 @@ import asyncio
 import atexit
 import errno
 import functools
+import importlib.util
 import io
 import os
 import re
@@ -321,6 +322,15 @@ class ObstoreBackend(Backend):
         found = {"Content-Type": content_type} if content_type else {}
         return {**found, **self._upload_attributes}
 
+    def server_copy(self, source: Backend) -> Callable[[str], None] | None:
+        """CopyObject through an s3fs client on the same config (object_store copies only
+        inside one store's prefix), when s3fs is installed."""
+        if importlib.util.find_spec("s3fs") is None:
+            return None
+        from .s3fs_engine import S3Backend
+
+        return S3Backend(self.config, environ=self.environ).server_copy(source)
+
     def md5(self, key: str, stat: Stat) -> str:
         return etag_md5(stat) or super().md5(key, stat)
 
@@ -359,23 +369,27 @@ class ObstoreBackend(Backend):
     def list(self, prefix: str) -> Iterator[str]:
         return (key for key, _ in self.scan(prefix))
 
-    @_translating
     def scan(self, prefix: str) -> Iterator[tuple[str, Stat]]:
         import obstore
 
         directory = prefix.rpartition("/")[0]
-        found = {
-            meta["path"]: meta
-            for batch in obstore.list(self.store, prefix=directory or None)
-            for meta in batch
-            if meta["path"].startswith(prefix)
-            and is_listable(meta["path"])
-            # object_store lists a folder marker ("photos/", left by other tools) as
-            # "photos", an empty object no GET can read: only empty entries can be
-            # markers, and those are asked about.
-            and (meta["size"] or self.exists(meta["path"]))
-        }
-        return iter(sorted((key, _stat(key, meta)) for key, meta in found.items()))
+        # S3 lists in key order, one page at a time: the listing is a stream, never
+        # held whole (a sync merges it with the other side's as it comes). Errors are
+        # translated while iterating, where a later page can fail.
+        with _obstore_errors(prefix):
+            pages = iter(obstore.list(self.store, prefix=directory or None))
+            for batch in pages:
+                for meta in batch:
+                    key = meta["path"]
+                    if (
+                        key.startswith(prefix)
+                        and is_listable(key)
+                        # object_store lists a folder marker ("photos/", left by other tools)
+                        # as "photos", an empty object no GET can read: only empty entries
+                        # can be markers, and those are asked about.
+                        and (meta["size"] or self.exists(key))
+                    ):
+                        yield key, _stat(key, meta)
 
     @_translating
     def read_many(self, keys: Sequence[str]) -> dict[str, bytes]:

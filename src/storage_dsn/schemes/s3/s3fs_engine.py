@@ -6,14 +6,14 @@ import asyncio
 import errno
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, BinaryIO, Literal
 
-from ...backend import CheckedReader, Stat, Timeouts, file_path, guess_type, short_read
+from ...backend import Backend, CheckedReader, Stat, Timeouts, file_path, guess_type, short_read
 from ..generic import FsspecBackend
 from .hints import explain
-from .location import credentials, location
+from .location import credentials, location, same_service, upload_settings
 
 __all__ = ["S3Backend", "etag_md5"]
 
@@ -150,6 +150,31 @@ class S3Backend(FsspecBackend):
             super().save(key, fileobj, exclusive=exclusive)
         else:  # no copy; one PUT or a completed upload
             self._put_file(local, self.path(key), exclusive=exclusive)
+
+    def server_copy(self, source: Backend) -> Callable[[str], None] | None:
+        """CopyObject (UploadPartCopy above 5 GiB, s3fs's managed copy) between two
+        locations of one endpoint and identity, either engine on the source side."""
+        from .obstore_engine import ObstoreBackend
+
+        if not isinstance(source, (S3Backend, ObstoreBackend)):
+            return None
+        if not same_service(self.config, source.config, self.environ, source.environ):
+            return None
+        root = source.config.root.rstrip("/")
+        # A copy keeps the source's metadata (its Content-Type, Cache-Control) unless
+        # told to replace it: with this storage's own Cache-Control it is replaced, with
+        # the type guessed from the key as on every other write. ACL, storage class and
+        # encryption come from s3_additional_kwargs on every request either way.
+        replace = "CacheControl" in upload_settings(self.config)
+
+        def copy(key: str) -> None:
+            path = self.path(key)
+            extra: dict[str, str] = {}
+            if replace:
+                extra = {"MetadataDirective": "REPLACE", **self._upload_kwargs(path)}
+            self.base.copy(f"{root}/{key}" if root else key, path, **extra)
+
+        return copy
 
     @staticmethod
     def _upload_kwargs(path: str) -> dict[str, str]:
