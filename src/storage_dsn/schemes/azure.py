@@ -297,6 +297,8 @@ def _filesystem_class() -> type[AbstractFileSystem]:
     from adlfs import AzureBlobFileSystem
 
     class KeyedAzureBlobFileSystem(AzureBlobFileSystem):  # type: ignore[misc]
+        service_client: Any  # adlfs's async BlobServiceClient
+
         def __init__(self, *args: Any, retry_total: int | None = None, **kwargs: Any) -> None:
             self.retry_total = retry_total
             super().__init__(*args, **kwargs)
@@ -306,7 +308,7 @@ def _filesystem_class() -> type[AbstractFileSystem]:
             ``connection_timeout`` and ``read_timeout`` to up- and downloads only, and
             nothing to the retry policy, whose default waits 15 s and more between tries."""
             super().do_connect()
-            made: Any = getattr(self, "service_client")  # noqa: B009 (untyped in adlfs)
+            made = self.service_client
             self.service_client = type(made)(
                 made.url,
                 credential=made.credential,

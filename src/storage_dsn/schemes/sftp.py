@@ -379,7 +379,7 @@ def _connect_error(where: str, options: Mapping[str, Any], exc: Exception) -> OS
         return TimeoutError(
             errno.ETIMEDOUT,
             f"sftp: cannot connect to {where}: no SSH login within "
-            f"connect_timeout={options.get('connect_timeout')} s",
+            f"connect_timeout={float(options.get('connect_timeout') or 0):g} s",
         )
     # Never a FileNotFoundError: a storage reads that as "no such object".
     cls = type(exc) if isinstance(exc, (ConnectionError, TimeoutError)) else ConnectionError
