@@ -320,12 +320,22 @@ class TestSFTP:
 
     def test_server_stops_answering(self, sftp_via: Callable[..., Storage]) -> None:
         """A server that goes silent in the middle of a session: the keepalive finds it
-        and the waiting read fails, naming the key; the next call connects again."""
+        and the waiting read fails, naming the key; once it is back, the next call
+        connects again."""
         storage = sftp_via(FAST)
         storage.write_bytes("a.txt", b"x")
         proxy: TCPProxy = storage.proxy  # type: ignore[attr-defined]
         proxy.stall()
         assert_clear(bounded(lambda: storage.read_bytes("a.txt")), "a.txt")
+        proxy.resume()  # the server is back: the next call connects again
+        assert storage.read_bytes("a.txt") == b"x"
+
+    def test_server_stops_answering_a_write(self, sftp_via: Callable[..., Storage]) -> None:
+        """The same for a write (its own SFTP channel, renamed into place)."""
+        storage = sftp_via(FAST)
+        storage.write_bytes("a.txt", b"x")
+        storage.proxy.stall()  # type: ignore[attr-defined]
+        assert_clear(bounded(lambda: storage.write_bytes("b.txt", b"y")), "b.txt")
 
     def test_connection_retried(self, sftp_via: Callable[..., Storage]) -> None:
         """A connection dropped before the SSH banner is tried again (``retries``)."""

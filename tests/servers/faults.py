@@ -293,6 +293,10 @@ class TCPProxy:
         """Stop relaying, from now on."""
         self._stall.set()
 
+    def resume(self) -> None:
+        """Relay again (what was held goes through)."""
+        self._stall.clear()
+
     def _accept(self) -> None:
         while not self._closed.is_set():
             try:

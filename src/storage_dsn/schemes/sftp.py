@@ -176,14 +176,8 @@ class SFTPBackend(RenamingBackend):
         return fs
 
     def translate_error(self, exc: Exception, key: str) -> Exception:
-        reason = str(getattr(exc, "reason", ""))
-        if "not responding to keepalive" in reason:
-            read = Timeouts.of(self.config).read
-            return TimeoutError(
-                errno.ETIMEDOUT,
-                f"sftp: the server stopped answering (nothing for read_timeout={read:g} s)",
-                key,
-            )
+        if _silent(exc):
+            return _silent_error(key)
         return super().translate_error(exc, key)
 
     def _put_bytes(self, path: str, data: bytes, *, exclusive: bool = False) -> None:
@@ -315,8 +309,22 @@ _SFTP_ERRORS: Mapping[str, tuple[type[OSError], int]] = {
 }
 
 
+def _silent(exc: BaseException) -> bool:
+    """Whether asyncssh dropped the connection because the server stopped answering (its
+    keepalive, set from ``read_timeout``, went unanswered)."""
+    return "not responding to keepalive" in str(getattr(exc, "reason", ""))
+
+
+def _silent_error(path: str) -> TimeoutError:
+    return TimeoutError(
+        errno.ETIMEDOUT, "sftp: the server stopped answering (for read_timeout seconds)", path
+    )
+
+
 def _sftp_oserror(exc: Any, path: str) -> OSError:
     """An asyncssh SFTP error as the OSError it is, with the server's reason."""
+    if _silent(exc):
+        return _silent_error(path)
     cls, code = _SFTP_ERRORS.get(type(exc).__name__, (OSError, errno.EIO))
     return cls(code, f"sftp: {exc.reason or type(exc).__name__}", path)
 
