@@ -160,6 +160,7 @@ class TestAzure:
                 (lambda: storage.read_bytes("a.txt"), "a.txt"),
                 (lambda: storage.write_bytes("b.txt", b"x"), "b.txt"),
                 (lambda: storage.stat("c.txt"), "c.txt"),
+                (lambda: list(storage.list("d/")), "d/"),
             ):
                 assert_clear(bounded(call), key, (ACCOUNT_KEY,))
 
@@ -214,6 +215,15 @@ class TestGCS:
         assert (fs.requests_timeout.sock_connect, fs.requests_timeout.sock_read) == (5, 10)
         assert fs.retries == 4
 
+    def test_google_class_bounds_its_grpc_retries(self) -> None:
+        """On Google's endpoint gcsfs's extended class also asks the Storage Control API
+        (gRPC): its retry deadline follows the DSN too. (Built only: no request is made.)"""
+        storage = open_storage("gs://bkt/p/?option.token=anon&retries=1&read_timeout=2")
+        fs: Any = storage.backend.base  # type: ignore[attr-defined]
+        assert fs.retries == 2
+        if hasattr(fs, "retry_config"):  # gcsfs's extended class, the default since 2025
+            assert fs.retry_config["timeout"] == 2 * (5 + 2)
+
     def test_option_wins(self, fake_gcs: FakeGCS) -> None:
         """``option.requests_timeout`` (a number: gcsfs's total per request) is kept."""
         fs: Any = _gcs(fake_gcs.host, "bkt", "option.requests_timeout=30").backend.base  # type: ignore[attr-defined]
@@ -227,6 +237,7 @@ class TestGCS:
                 (lambda: storage.read_bytes("a.txt"), "a.txt"),
                 (lambda: storage.write_bytes("b.txt", b"x"), "b.txt"),
                 (lambda: storage.stat("c.txt"), "c.txt"),
+                (lambda: list(storage.list("d/")), "d/"),
             ):
                 assert_clear(bounded(call), key)
 
