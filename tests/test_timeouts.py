@@ -184,6 +184,17 @@ class TestAzure:
             assert storage.read_bytes("a.txt") == b"x"
             assert put.hits == get.hits == 1
 
+    @pytest.mark.parametrize("after", [0, 100], ids=["before-answer", "mid-answer"])
+    def test_reset_then_success(self, azurite: Azurite, after: int) -> None:
+        """A connection reset is retried by the SDK's policy: the read succeeds."""
+        container = azurite.new_container()
+        with FaultProxy(azurite.host) as proxy:
+            storage = _azure(proxy.host, container, "retries=2")
+            storage.write_bytes("a.bin", b"x" * 5000)
+            rule = proxy.inject("reset", method="GET", path_contains="a.bin", after=after)
+            assert storage.read_bytes("a.bin") == b"x" * 5000
+            assert rule.hits == 1
+
     def test_503_without_retries_fails(self, azurite: Azurite) -> None:
         """``retries=0``: the first 503 is the answer, an OSError naming the key."""
         container = azurite.new_container()
@@ -270,6 +281,17 @@ class TestGCS:
             get = proxy.inject("status", method="GET", code=503)
             assert storage.read_bytes("a.txt") == b"x"
             assert put.hits == get.hits == 1
+
+    @pytest.mark.parametrize("after", [0, 100], ids=["before-answer", "mid-answer"])
+    def test_reset_then_success(self, fake_gcs: FakeGCS, after: int) -> None:
+        """A connection reset is retried by gcsfs's loop: the read succeeds."""
+        bucket = fake_gcs.new_bucket()
+        with FaultProxy(fake_gcs.host) as proxy:
+            storage = _gcs(proxy.host, bucket, "retries=2")
+            storage.write_bytes("a.bin", b"x" * 5000)
+            rule = proxy.inject("reset", method="GET", path_contains="a.bin", after=after)
+            assert storage.read_bytes("a.bin") == b"x" * 5000
+            assert rule.hits == 1
 
     def test_503_without_retries_fails(self, fake_gcs: FakeGCS) -> None:
         """``retries=0``: the first 503 is the answer, an OSError naming the key."""
