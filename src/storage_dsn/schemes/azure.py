@@ -312,7 +312,7 @@ def _filesystem_class() -> type[AbstractFileSystem]:
             self.service_client = type(made)(
                 made.url,
                 credential=made.credential,
-                _location_mode=made._location_mode,
+                _location_mode=self.location_mode,
                 **_client_settings(self._timeout_kwargs, self.retry_total),
             )
 
