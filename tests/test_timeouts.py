@@ -381,3 +381,28 @@ class TestSFTP:
         storage = sftp_via("retries=0", drop=1)
         with pytest.raises(ConnectionError, match="sftp: cannot connect"):
             storage.write_bytes("a.txt", b"x")
+
+
+@pytest.mark.parametrize("scheme", ["azure", "gcs", "sftp"])
+def test_cli_says_it_in_one_line(
+    scheme: str, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``storage-dsn cat`` against a server that accepts and never answers: one line on
+    stderr, exit 1, no secret."""
+    from storage_dsn.cli import main
+
+    if scheme == "sftp":
+        storage = request.getfixturevalue("sftp_via")(FAST, stalled=True)
+    else:
+        server = request.getfixturevalue("azurite" if scheme == "azure" else "fake_gcs")
+        proxy = TCPProxy(server.host, stalled=True)
+        request.addfinalizer(proxy.close)
+        make = _azure if scheme == "azure" else _gcs
+        storage = make(proxy.host, "bkt", FAST)
+    code: list[int] = []
+    assert bounded(lambda: code.append(main(["cat", storage.config.to_dsn(), "a.txt"]))) is None
+    assert code == [1]
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "TimeoutError" in err
+    assert ACCOUNT_KEY not in err
