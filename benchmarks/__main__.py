@@ -3,8 +3,9 @@
 ``python -m benchmarks`` (from the repository root) is the command line; ``nox -s bench``
 installs what it needs and runs everything, ``nox -s bench -- --quick`` every scenario with
 small counts, ``nox -s bench -- --only signing`` one group (its scenarios replace theirs in
-``latest.json``; the others' results stay). Results go to ``benchmarks/results/latest.json`` (with the machine and every
-library version), ``BENCHMARKS.md`` and PNG charts under ``benchmarks/results/``.
+``latest.json``; the others' results stay). Results go to ``benchmarks/results/latest.json``
+(with the machine and every library version), ``BENCHMARKS.md`` and PNG charts under
+``benchmarks/results/``.
 """
 
 from __future__ import annotations

@@ -165,7 +165,11 @@ def _run_s3_signers(report: Report, *, scale: float, rounds: int) -> None:
                 "boto3 generate_presigned_url('put_object')",
                 lambda: client.generate_presigned_url(
                     "put_object",
-                    Params={"Bucket": "my-bucket", "Key": "media/" + KEY, "ContentType": "image/jpeg"},
+                    Params={
+                        "Bucket": "my-bucket",
+                        "Key": "media/" + KEY,
+                        "ContentType": "image/jpeg",
+                    },
                     ExpiresIn=3600,
                 ),
             )
