@@ -285,3 +285,24 @@ class TestHostileUse:
         assert r.returncode == 2
         assert "expires" in r.stderr
         no_secret(r)
+
+
+class TestSyncExclude:
+    def test_name_in_every_directory(self, tmp_path: Path) -> None:
+        """`sync --exclude .DS_Store` leaves out the Finder's files in every directory."""
+        src = tmp_path / "src"
+        for name in ("a.jpg", ".DS_Store", "photos/.DS_Store", "photos/b.jpg"):
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            (src / name).write_bytes(b"x")
+        r = run("sync", "--exclude", ".DS_Store", str(src), str(tmp_path / "dst"))
+        assert r.returncode == 0, r.stderr
+        assert run("ls", str(tmp_path / "dst")).stdout.splitlines() == ["a.jpg", "photos/b.jpg"]
+
+    def test_empty_pattern_is_usage_error(self, tmp_path: Path) -> None:
+        """An empty --exclude pattern is exit 2, before anything is copied."""
+        (tmp_path / "src").mkdir()
+        (tmp_path / "src" / "a.txt").write_bytes(b"x")
+        r = run("sync", "--exclude", "/", str(tmp_path / "src"), str(tmp_path / "dst"))
+        assert r.returncode == 2
+        assert "--exclude" in r.stderr
+        assert not (tmp_path / "dst").exists()

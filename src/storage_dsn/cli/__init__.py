@@ -106,7 +106,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     p.add_argument("--delete", action="store_true", help="delete keys SRC does not have")
     p.add_argument("--checksum", action="store_true", help="compare content, not size/time")
-    p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="repeatable")
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="skip matching keys, as rsync: NAME anywhere, /PATH from the root, DIR/ (repeatable)",
+    )
     p.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help=f"default {DEFAULT_JOBS}")
     p.set_defaults(func=commands.cmd_sync)
     return parser

@@ -20,7 +20,7 @@ from typing import Any
 from ..dsn import secret_values
 from ..registry import get_scheme, parse_dsn
 from ..storage import DEFAULT_ENV, Storage, open_storage
-from ..sync import SyncResult, plan_sync, sync
+from ..sync import SyncResult, exclude_matcher, plan_sync, sync
 from .output import Output, iso, one_line, progress, size
 
 __all__ = [
@@ -179,6 +179,10 @@ def cmd_sync(args: argparse.Namespace, environ: Mapping[str, str], out: Output) 
         raise UsageError("the source and the destination are the same storage")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    try:
+        exclude_matcher(args.exclude)
+    except ValueError as exc:
+        raise UsageError(f"--exclude: {exc}") from None
     options: dict[str, Any] = {
         "delete": args.delete,
         "checksum": args.checksum,
