@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from storage_dsn import open_storage
 from storage_dsn.cli import main, resolve_dsn
 from tests.conftest import KEY_ID, QUOTED_SECRET, SECRET
+from tests.servers.faults import FaultProxy
 
 GOOD = f"s3://{KEY_ID}:{QUOTED_SECRET}@bucket.s3.eu-central-1.amazonaws.com/media/?domain=cdn.example.com"
 
@@ -306,3 +308,95 @@ class TestSyncExclude:
         assert r.returncode == 2
         assert "--exclude" in r.stderr
         assert not (tmp_path / "dst").exists()
+
+
+def run_on_terminal(*args: str, answer: str) -> subprocess.CompletedProcess[str]:
+    """Run the command with a pseudo-terminal as standard input, ``answer`` typed into it."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        os.write(controller, answer.encode())
+        return subprocess.run(
+            [sys.executable, "-m", "storage_dsn", *args],
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+
+
+class TestRemoveRecursive:
+    @pytest.fixture
+    def dsn(self, tmp_path: Path) -> str:
+        root = tmp_path / "m"
+        for key in ("photos/a.jpg", "photos/2024/b.jpg", "photos2/c.jpg", "other.txt"):
+            (root / key).parent.mkdir(parents=True, exist_ok=True)
+            (root / key).write_bytes(b"x")
+        return f"file://{root}/"
+
+    def test_yes_deletes_the_directory(self, dsn: str) -> None:
+        """rm -r --yes deletes every key under the prefix as a directory, not photos2/."""
+        r = run("rm", "-r", "--yes", dsn, "photos")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "deleted 2 keys, failed 0"
+        assert run("ls", dsn).stdout.splitlines() == ["other.txt", "photos2/c.jpg"]
+
+    def test_needs_yes_without_terminal(self, dsn: str) -> None:
+        """Without a terminal to confirm on, --yes is required: exit 2, nothing deleted."""
+        r = run("rm", "--recursive", dsn, "photos/")
+        assert r.returncode == 2
+        assert "--yes" in r.stderr
+        assert len(run("ls", dsn).stdout.splitlines()) == 4
+
+    def test_terminal_confirms(self, dsn: str) -> None:
+        """On a terminal, the count is shown and a yes deletes."""
+        r = run_on_terminal("rm", "-r", dsn, "photos/", answer="y\n")
+        assert r.returncode == 0, r.stderr
+        assert "delete 2 keys under 'photos/' in file://" in r.stderr
+        assert "[y/N]" in r.stderr
+        assert "deleted 2 keys" in r.stdout
+        assert run("ls", dsn).stdout.splitlines() == ["other.txt", "photos2/c.jpg"]
+
+    def test_terminal_declines(self, dsn: str) -> None:
+        """Anything but yes deletes nothing, exit 1."""
+        r = run_on_terminal("rm", "-r", dsn, "photos/", answer="\n")
+        assert r.returncode == 1
+        assert "nothing deleted" in r.stderr
+        assert len(run("ls", dsn).stdout.splitlines()) == 4
+
+    def test_nothing_under_prefix(self, dsn: str) -> None:
+        """A prefix with no keys (a typo) is exit 1 with a message."""
+        r = run("rm", "-r", "-y", dsn, "photo")
+        assert r.returncode == 1
+        assert "no keys under 'photo'" in r.stderr
+
+    @pytest.mark.s3
+    def test_failures_listed(
+        self, fault_proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Keys the server refuses to delete are listed; the rest go; exit 1."""
+        dsn = (
+            f"s3+http://{KEY_ID}:{QUOTED_SECRET}@{fault_proxy.host}/"
+            f"{fault_proxy.bucket}/m/?engine=s3fs&retries=0"  # type: ignore[attr-defined]
+        )
+        storage = open_storage(dsn)
+        storage.write_many({"p/a.txt": b"a", "p/b.txt": b"b", "p/c.txt": b"c"})
+        fault_proxy.inject(
+            "status",
+            method="DELETE",
+            path_contains="b.txt",
+            code=403,
+            s3_code="AccessDenied",
+            times=100,
+        )
+        assert main(["rm", "-r", "--yes", dsn, "p/"]) == 1
+        captured = capsys.readouterr()
+        assert "failed: p/b.txt: PermissionError" in captured.err
+        assert "deleted 2 keys, failed 1" in captured.out
+        assert QUOTED_SECRET not in captured.out + captured.err
+        fault_proxy.clear()
+        assert list(storage.list()) == ["p/b.txt"]

@@ -95,9 +95,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=commands.cmd_put)
 
-    p = sub.add_parser("rm", help="delete keys")
+    p = sub.add_parser("rm", help="delete keys (with -r: every key under prefixes)")
     p.add_argument("dsn")
     p.add_argument("keys", nargs="+", metavar="key")
+    p.add_argument("-r", "--recursive", action="store_true", help="keys are prefixes")
+    p.add_argument("-y", "--yes", action="store_true", help="delete without asking")
     p.set_defaults(func=commands.cmd_rm)
 
     p = sub.add_parser("sync", help="make DST hold what SRC holds")

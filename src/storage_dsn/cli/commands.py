@@ -15,12 +15,13 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..dsn import secret_values
 from ..registry import get_scheme, parse_dsn
 from ..storage import DEFAULT_ENV, Storage, open_storage
-from ..sync import SyncResult, exclude_matcher, plan_sync, sync
+from ..sync import DEFAULT_JOBS, SyncResult, exclude_matcher, plan_sync, sync
 from .output import Output, iso, one_line, progress, size
 
 __all__ = [
@@ -154,6 +155,8 @@ def cmd_put(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -
 
 
 def cmd_rm(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
+    if args.recursive:
+        return _rm_recursive(args, environ, out)
     storage = _open(args.dsn, environ, out)
     status = 0
     for key in args.keys:
@@ -165,6 +168,53 @@ def cmd_rm(args: argparse.Namespace, environ: Mapping[str, str], out: Output) ->
         else:
             out.line(f"deleted {key}")
     return status
+
+
+def _rm_recursive(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
+    """``rm --recursive``: every key under each prefix, after a confirmation."""
+    if not args.yes and not sys.stdin.isatty():
+        raise UsageError("rm --recursive without a terminal to confirm on needs --yes")
+    storage = _open(args.dsn, environ, out)
+    keys = sorted({key for prefix in args.keys for key in _under(storage, prefix)})
+    where = ", ".join(repr(p) if p else "the whole storage" for p in args.keys)
+    if not keys:
+        out.error(f"no keys under {where}")
+        return 1
+    count = f"{len(keys)} key{'' if len(keys) == 1 else 's'}"
+    if not args.yes and not out.confirm(f"delete {count} under {where} in {storage.config}?"):
+        out.error("nothing deleted")
+        return 1
+    failed: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=DEFAULT_JOBS) as pool:
+        for key, error in zip(keys, pool.map(lambda k: _delete(storage, k), keys), strict=True):
+            if error is not None:
+                failed[key] = error
+    for key, error in failed.items():
+        out.error(f"failed: {key}: {error}")
+    done = len(keys) - len(failed)
+    out.line(f"deleted {done} key{'' if done == 1 else 's'}, failed {len(failed)}")
+    return 1 if failed else 0
+
+
+def _under(storage: Storage, prefix: str) -> list[str]:
+    """The keys under ``prefix`` read as a directory (``photos`` is not ``photos2/``),
+    and the key ``prefix`` itself; ``""`` is the whole storage."""
+    if not prefix:
+        return list(storage.list())
+    base = prefix.rstrip("/")
+    inside = base + "/"
+    return [k for k in storage.list(base) if k.startswith(inside) or k == prefix]
+
+
+def _delete(storage: Storage, key: str) -> str | None:
+    """Delete ``key``; the error as one line, or ``None`` (gone already counts as done)."""
+    try:
+        storage.delete(key)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # reported per key; the others go on
+        return one_line(exc)
+    return None
 
 
 def _open_for_transfer(arg: str, environ: Mapping[str, str], out: Output) -> Storage:

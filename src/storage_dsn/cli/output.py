@@ -7,6 +7,7 @@ use (as written and percent-encoded) by ``***`` before it is printed.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import IO, Any
@@ -83,6 +84,13 @@ class Output:
     def error(self, text: str) -> None:
         """Print ``storage-dsn: error: ...`` on stderr."""
         print(f"storage-dsn: error: {self.scrub(text)}", file=self.stderr, flush=True)
+
+    def confirm(self, question: str, answers: IO[str] | None = None) -> bool:
+        """Ask ``question [y/N]`` on stderr; ``True`` when the answer (from standard input)
+        is yes."""
+        print(f"{self.scrub(question)} [y/N] ", end="", file=self.stderr, flush=True)
+        answer = (answers or sys.stdin).readline()
+        return answer.strip().lower() in ("y", "yes")
 
 
 class LineProgress:
