@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +14,7 @@ import pytest
 
 from storage_dsn import open_storage
 from storage_dsn.cli import main, resolve_dsn
+from storage_dsn.cli.output import BarProgress, Output, progress, size
 from tests.conftest import KEY_ID, QUOTED_SECRET, SECRET
 from tests.servers.faults import FaultProxy
 
@@ -400,3 +403,128 @@ class TestRemoveRecursive:
         assert QUOTED_SECRET not in captured.out + captured.err
         fault_proxy.clear()
         assert list(storage.list()) == ["p/b.txt"]
+
+
+class TestSizes:
+    @pytest.mark.parametrize(
+        ("n", "text"),
+        [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1024, "1.0 KiB"),
+            (1536, "1.5 KiB"),
+            (1024 * 1024 - 1, "1.0 MiB"),  # never "1024.0 KiB"
+            (3 * 2**20 // 2, "1.5 MiB"),
+            (5 * 2**30, "5.0 GiB"),
+            (3 * 2**40, "3.0 TiB"),
+        ],
+    )
+    def test_binary_units(self, n: int, text: str) -> None:
+        """Sizes read in binary units, switching up before a unit reaches 1024."""
+        assert size(n) == text
+
+    def test_ls_long_human_and_bytes(self, tmp_path: Path) -> None:
+        """ls --long shows 1.5 MiB; --bytes the exact number."""
+        (tmp_path / "big.bin").write_bytes(b"\0" * (3 * 2**20 // 2))
+        assert run("ls", "--long", str(tmp_path)).stdout.split()[:2] == ["1.5", "MiB"]
+        assert run("ls", "-l", "--bytes", str(tmp_path)).stdout.split()[0] == "1572864"
+
+    def test_progress_bar_in_binary_units(self) -> None:
+        """The terminal bar counts in KiB/MiB as the summaries do, never tqdm's MB."""
+
+        class Terminal(io.StringIO):
+            def isatty(self) -> bool:
+                return True
+
+        terminal = Terminal()
+        bar = progress(Output(io.StringIO(), terminal))
+        assert isinstance(bar, BarProgress)
+        bar.start(2, 3 * 2**20)
+        bar.copied("a", 2**20)
+        bar.copied("b", 2 * 2**20)
+        bar.close()
+        drawn = terminal.getvalue()
+        assert "3.0 MiB/3.0 MiB" in drawn
+        assert "2/2 objects" in drawn
+        assert "MB" not in drawn
+        assert "kB" not in drawn
+
+
+class TestJSON:
+    def test_ls(self, tmp_path: Path) -> None:
+        """ls --json: one object per key (JSON Lines) with key, size, mtime and etag."""
+        (tmp_path / "a b").mkdir()
+        (tmp_path / "a b" / "ü.txt").write_bytes(b"hello")
+        (tmp_path / "evil\x1b[2J.txt").write_bytes(b"")
+        r = run("ls", "--json", str(tmp_path))
+        assert r.returncode == 0
+        rows = [json.loads(line) for line in r.stdout.splitlines()]
+        assert [row["key"] for row in rows] == ["a b/ü.txt", "evil\x1b[2J.txt"]
+        assert rows[0]["size"] == 5
+        assert rows[0]["etag"] is None
+        assert rows[0]["mtime"].endswith("+00:00")
+        assert "\x1b" not in r.stdout
+
+    def test_check_hides_the_secret(self) -> None:
+        """check --json: the redacted config, never the secret."""
+        r = run("check", "--json", GOOD)
+        assert r.returncode == 0
+        report = json.loads(r.stdout)
+        assert report["scheme"] == "s3"
+        assert report["root"] == "bucket/media"
+        assert report["public_url"] == "https://cdn.example.com/media/"
+        assert report["details"]["region"] == "eu-central-1"
+        assert "***" in report["dsn"]
+        assert "connect" not in report
+        no_secret(r)
+
+    def test_check_connect(self, tmp_path: Path) -> None:
+        """check --json --connect adds each probe step's outcome."""
+        r = run("check", "--json", "--connect", str(tmp_path))
+        assert r.returncode == 0
+        steps = json.loads(r.stdout)["connect"]
+        assert [(s["step"], s["ok"]) for s in steps] == [
+            ("write", True),
+            ("read", True),
+            ("delete", True),
+        ]
+
+    @pytest.mark.s3
+    def test_check_connect_failure(self, moto_server: str) -> None:
+        """A failed probe is in the JSON, with its error and no secret; exit 1."""
+        host = moto_server.removeprefix("http://")
+        r = run("check", "--json", "--connect", f"s3+http://{KEY_ID}:{QUOTED_SECRET}@{host}/nope/")
+        assert r.returncode == 1
+        steps = json.loads(r.stdout)["connect"]
+        assert steps[0]["step"] == "write"
+        assert steps[0]["ok"] is False
+        assert steps[0]["error"]
+        no_secret(r)
+
+    def test_sync(self, tmp_path: Path) -> None:
+        """sync --json prints no progress, only the summary as one object."""
+        (tmp_path / "s").mkdir()
+        (tmp_path / "s" / "a.txt").write_bytes(b"abc")
+        dry = run("sync", "--json", "--dry-run", str(tmp_path / "s"), str(tmp_path / "d"))
+        plan = json.loads(dry.stdout)
+        assert plan["dry_run"] is True
+        assert plan["copy"] == [{"key": "a.txt", "size": 3}]
+        r = run("sync", "--json", str(tmp_path / "s"), str(tmp_path / "d"))
+        assert r.returncode == 0
+        assert len(r.stdout.splitlines()) == 1
+        summary = json.loads(r.stdout)
+        assert summary["copied"] == 1
+        assert summary["bytes"] == 3
+        assert summary["failed"] == {}
+        assert summary["destination"] == f"file://{tmp_path}/d/"
+        assert r.stderr == ""
+
+    @pytest.mark.s3
+    def test_sync_to_s3_hides_the_secret(self, storage_factory: Any, tmp_path: Path) -> None:
+        """The JSON summary names both storages redacted."""
+        dst = storage_factory("s3-server")
+        (tmp_path / "a.txt").write_bytes(b"x")
+        r = run("sync", "--json", str(tmp_path), "MEDIA", env={"MEDIA": dst.config.to_dsn()})
+        assert r.returncode == 0, r.stderr
+        assert "***" in json.loads(r.stdout)["destination"]
+        no_secret(r)

@@ -70,12 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="parse a DSN and show what it means")
     p.add_argument("dsn", nargs="?", help=f"DSN, variable or path (default: ${DEFAULT_ENV})")
     p.add_argument("--connect", action="store_true", help="prove write, read and delete")
+    p.add_argument("--json", action="store_true", help="the report as one JSON object")
     p.set_defaults(func=commands.cmd_check)
 
     p = sub.add_parser("ls", help="list keys")
     p.add_argument("dsn")
     p.add_argument("prefix", nargs="?", default="")
     p.add_argument("-l", "--long", action="store_true", help="with size and modification time")
+    p.add_argument("--bytes", action="store_true", help="with --long: sizes in bytes")
+    p.add_argument("--json", action="store_true", help="one JSON object per key (JSON Lines)")
     p.set_defaults(func=commands.cmd_ls)
 
     p = sub.add_parser("url", help="print a key's public (or presigned) URL")
@@ -116,5 +119,6 @@ def _parser() -> argparse.ArgumentParser:
         help="skip matching keys, as rsync: NAME anywhere, /PATH from the root, DIR/ (repeatable)",
     )
     p.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help=f"default {DEFAULT_JOBS}")
+    p.add_argument("--json", action="store_true", help="no progress; the summary as JSON")
     p.set_defaults(func=commands.cmd_sync)
     return parser
