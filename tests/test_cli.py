@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -528,3 +529,87 @@ class TestJSON:
         assert r.returncode == 0, r.stderr
         assert "***" in json.loads(r.stdout)["destination"]
         no_secret(r)
+
+
+def complete_in(shell: str, program: str, tmp_path: Path) -> list[str]:
+    """Run ``program`` in ``shell`` with the printed completion script in script.sh."""
+    script = run("completion", shell)
+    assert script.returncode == 0, script.stderr
+    (tmp_path / "script.sh").write_text(script.stdout)
+    (tmp_path / "media").mkdir()
+    r = subprocess.run(
+        [shell, "-c", program],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "MEDIA_DSN": "memory://m/", "OTHER": "x"},
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+#: A zsh with stand-ins for the completion system's functions, printing what they offer.
+ZSH_STUBS = (
+    "compdef() { :; }; _describe() { local n=${@[-1]}; print -l -- ${(P)n%%:*} }; "
+    "compadd() { if [[ $1 == -a ]]; then print -l -- ${(P)2}; else shift; print -l -- $@; fi }; "
+    "_files() { print -l -- *(N) }; source ./script.sh; "
+)
+
+
+class TestCompletion:
+    @pytest.mark.parametrize(
+        ("words", "expected", "absent"),
+        [
+            ("storage-dsn sy", ["sync"], ["ls"]),
+            ("storage-dsn ", ["check", "completion", "rm"], ["--json"]),
+            ("storage-dsn --v", ["--version"], ["check"]),
+            ("storage-dsn sync --d", ["--dry-run", "--delete"], ["--json"]),
+            ("storage-dsn ls --", ["--long", "--bytes", "--json"], ["--dry-run"]),
+            ("storage-dsn rm -", ["-r", "--recursive", "--yes"], []),
+            ("storage-dsn completion ", ["bash", "zsh", "fish"], ["media"]),
+            ("storage-dsn ls ", ["MEDIA_DSN", "media"], ["OTHER", "check"]),
+            ("storage-dsn sync --jobs ", [], ["media", "MEDIA_DSN"]),
+        ],
+    )
+    @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+    def test_offers(
+        self, tmp_path: Path, shell: str, words: str, expected: list[str], absent: list[str]
+    ) -> None:
+        """Each shell offers commands, a command's options, choices, and for storages,
+        paths and the DSN variables; nothing after an option that takes a value."""
+        if shutil.which(shell) is None:
+            pytest.skip(f"{shell} is not installed")
+        parts = words.split(" ")
+        if shell == "bash":
+            program = (
+                "source ./script.sh; "
+                f"COMP_WORDS=({' '.join(repr(p) for p in parts)}); "
+                f"COMP_CWORD={len(parts) - 1}; _storage_dsn; "
+                'printf "%s\\n" "${COMPREPLY[@]}"'
+            )
+        elif shell == "zsh":
+            program = (
+                ZSH_STUBS + f"words=({' '.join(repr(p) for p in parts)}); "
+                f"CURRENT={len(parts)}; PREFIX={parts[-1]!r}; _storage_dsn"
+            )
+        else:
+            program = f"source ./script.sh; complete -C {words!r}"
+        offered = [w.rstrip("/") for w in complete_in(shell, program, tmp_path)]
+        if shell == "zsh":  # what the completion system does with what is offered
+            offered = [w for w in offered if w.startswith(parts[-1])]
+        for word in expected:
+            assert word in offered
+        for word in absent:
+            assert word not in offered
+
+    def test_follows_the_parser(self) -> None:
+        """Every command and option of the parser is in every script."""
+        for shell in ("bash", "zsh", "fish"):
+            text = run("completion", shell).stdout
+            for word in ("check", "sync", "completion", "recursive", "exclude", "bytes"):
+                assert word in text, (shell, word)
+
+    def test_unknown_shell(self) -> None:
+        """Only bash, zsh and fish: exit 2."""
+        assert run("completion", "tcsh").returncode == 2

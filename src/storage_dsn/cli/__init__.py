@@ -24,6 +24,7 @@ from ..storage import DEFAULT_ENV
 from ..sync import DEFAULT_JOBS
 from . import commands
 from .commands import UsageError, resolve_dsn
+from .completion import SHELLS, script
 from .output import Output, one_line, printable, redact_dsns
 
 __all__ = ["main", "resolve_dsn"]
@@ -121,4 +122,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help=f"default {DEFAULT_JOBS}")
     p.add_argument("--json", action="store_true", help="no progress; the summary as JSON")
     p.set_defaults(func=commands.cmd_sync)
+
+    p = sub.add_parser("completion", help="print a shell completion script")
+    p.add_argument("shell", choices=SHELLS)
+    p.set_defaults(func=_cmd_completion)
     return parser
+
+
+def _cmd_completion(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
+    out.stdout.write(script(args.shell, _parser()))
+    return 0
