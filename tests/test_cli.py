@@ -466,6 +466,19 @@ class TestJSON:
         assert rows[0]["mtime"].endswith("+00:00")
         assert "\x1b" not in r.stdout
 
+    @pytest.mark.s3
+    def test_ls_s3_etag(self, storage_factory: Any) -> None:
+        """On S3, ls --json carries each object's ETag and time."""
+        storage = storage_factory("s3-server")
+        storage.write_bytes("a.txt", b"hello")
+        r = run("ls", "--json", "MEDIA", env={"MEDIA": storage.config.to_dsn()})
+        assert r.returncode == 0, r.stderr
+        row = json.loads(r.stdout)
+        assert row["key"] == "a.txt"
+        assert row["etag"] == "5d41402abc4b2a76b9719d911017c592"  # MD5 of a single PUT
+        assert row["mtime"]
+        no_secret(r)
+
     def test_check_hides_the_secret(self) -> None:
         """check --json: the redacted config, never the secret."""
         r = run("check", "--json", GOOD)
