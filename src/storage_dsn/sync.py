@@ -19,9 +19,9 @@ no torn object and running it again finishes the job without recopying what is c
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -40,6 +40,7 @@ __all__ = [
     "Reporter",
     "SyncResult",
     "changes",
+    "exclude_matcher",
     "in_shard",
     "parse_shard",
     "plan_sync",
@@ -172,10 +173,11 @@ def changes(
     up to date.
     """
     to_delete: list[str] = []
+    excluded = exclude_matcher(exclude)
     source = _ordered(src.scan(), "source", src)
     target = _ordered(dst.scan(), "destination", dst)
     for key, a, b in _merge(source, target):
-        if _excluded(key, exclude) or not in_shard(key, shard):
+        if excluded(key) or not in_shard(key, shard):
             continue
         if a is None:
             if delete:
@@ -480,8 +482,63 @@ def _md5(storage: Storage, key: str, st: Stat) -> str:
     return storage.backend.md5(key, st)
 
 
-def _excluded(key: str, patterns: Iterable[str]) -> bool:
-    return any(fnmatch.fnmatchcase(key, p) for p in patterns)
+def exclude_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
+    """A test for keys that ``patterns`` exclude, matched as rsync's ``--exclude`` does.
+
+    A pattern without ``/`` matches a name in any directory (``.DS_Store`` excludes
+    ``photos/.DS_Store``); one with a leading or inner ``/`` is anchored at the root
+    (``/tmp`` excludes ``tmp/x``, not ``a/tmp/x``). A trailing ``/`` matches directories
+    only. A pattern that matches a directory excludes everything under it. ``*`` and
+    ``?`` never match ``/``; ``**`` does (``**/`` also matches no directory at all);
+    ``[abc]``, ``[!abc]`` and ``\\*`` (a literal ``*``) are as in the shell. An empty
+    pattern is a :class:`ValueError`.
+    """
+    anywhere: list[tuple[re.Pattern[str], bool]] = []
+    anchored: list[tuple[re.Pattern[str], bool]] = []
+    for pattern in patterns:
+        body = pattern.rstrip("/")
+        directory = body != pattern
+        rooted = body.startswith("/") or "/" in body
+        body = body.lstrip("/")
+        if not body:
+            raise ValueError(f"exclude pattern {pattern!r} matches nothing or everything")
+        (anchored if rooted else anywhere).append((_glob(body), directory))
+
+    def excluded(key: str) -> bool:
+        names = key.split("/")
+        last = len(names) - 1
+        for i, name in enumerate(names):
+            # Directories are every component but the last; the key's own name is a file.
+            if any(rx.fullmatch(name) and (i < last or not d) for rx, d in anywhere):
+                return True
+            if anchored:
+                path = "/".join(names[: i + 1])
+                if any(rx.fullmatch(path) and (i < last or not d) for rx, d in anchored):
+                    return True
+        return False
+
+    return excluded
+
+
+_GLOB = re.compile(r"\*\*/|\*\*|\*|\?|\[!?\]?[^]]*\]|\\.|.", re.DOTALL)
+_WILDCARDS = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """A shell glob as a regular expression in which only ``**`` crosses ``/``."""
+    parts = []
+    for piece in _GLOB.findall(pattern):
+        if piece in _WILDCARDS:
+            parts.append(_WILDCARDS[piece])
+        elif piece.startswith("[") and len(piece) > 2:
+            negated = piece[1] == "!"
+            chars = re.escape(piece[2:-1] if negated else piece[1:-1]).replace("\\-", "-")
+            parts.append(f"[^/{chars}]" if negated else f"[{chars}]")
+        elif piece.startswith("\\"):
+            parts.append(re.escape(piece[1:] or piece))
+        else:
+            parts.append(re.escape(piece))
+    return re.compile("".join(parts), re.DOTALL)
 
 
 class _Silent:
