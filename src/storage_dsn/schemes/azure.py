@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
 from ..backend import Stat, file_path, guess_type, is_listable
-from ..dsn import expires_param, flag
+from ..dsn import cache_control_param, expires_param, flag
 from ..errors import InvalidDSNError
 from ..keys import quote_key
 from .azure_sas import CLOUD_HOST, azure_urls
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CLOUD_HOST", "PARAMS", "SCHEMES", "AzureBackend", "details", "parse_azure"]
 
-PARAMS = frozenset({"endpoint_url", "qs_auth", "expires"})
+PARAMS = frozenset({"endpoint_url", "qs_auth", "expires", "cache_control"})
 
 _ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
 
@@ -62,6 +62,9 @@ def parse_azure(parts: DSNParts) -> StorageConfig:
         settings["endpoint_url"] = _check_endpoint(parts.params["endpoint_url"])
     elif parts.scheme == "az+http":
         settings["endpoint_url"] = f"http://{parts.netloc_host}/{account}"
+    cache_control = cache_control_param(parts.params)
+    if cache_control is not None:
+        settings["cache_control"] = cache_control
     root = "/".join(segments)
     account_url = settings.get("endpoint_url", f"https://{account}.{CLOUD_HOST}")
     return parts.config(
@@ -140,7 +143,13 @@ def details(config: StorageConfig) -> list[tuple[str, str]]:
         ("container", container),
         ("prefix", prefix or "(none)"),
         ("endpoint", str(endpoint)),
+        *_upload_rows(config),
     ]
+
+
+def _upload_rows(config: StorageConfig) -> list[tuple[str, str]]:
+    cache_control = config.settings.get("cache_control")
+    return [] if cache_control is None else [("upload settings", f"cache_control={cache_control}")]
 
 
 class AzureBackend(FsspecBackend):
@@ -191,16 +200,16 @@ class AzureBackend(FsspecBackend):
 
     def _put_bytes(self, path: str, data: bytes, *, exclusive: bool = False) -> None:
         with self._errors(self._key(path)):
-            self.base.pipe_file(path, data, overwrite=not exclusive, **_upload_kwargs(path))
+            self.base.pipe_file(path, data, overwrite=not exclusive, **self._upload_kwargs(path))
 
     def _put_file(self, local: str, path: str, *, exclusive: bool = False) -> None:
         with self._errors(self._key(path)):
-            self.base.put_file(local, path, overwrite=not exclusive, **_upload_kwargs(path))
+            self.base.put_file(local, path, overwrite=not exclusive, **self._upload_kwargs(path))
 
     async def _put_bytes_async(self, path: str, data: bytes) -> None:
         fs: Any = self.base
         with self._errors(self._key(path)):
-            await fs._pipe_file(path, data, **_upload_kwargs(path))
+            await fs._pipe_file(path, data, **self._upload_kwargs(path))
 
     def save(self, key: str, fileobj: BinaryIO, *, exclusive: bool = False) -> None:
         local = file_path(fileobj)
@@ -208,6 +217,18 @@ class AzureBackend(FsspecBackend):
             super().save(key, fileobj, exclusive=exclusive)
         else:  # no copy: uploaded from where it is
             self._put_file(local, self.path(key), exclusive=exclusive)
+
+    def _upload_kwargs(self, path: str) -> dict[str, Any]:
+        """The HTTP headers each upload of ``path`` sets: its guessed type and the DSN's
+        ``cache_control``."""
+        from azure.storage.blob import ContentSettings
+
+        content_type = guess_type(path)
+        cache_control = self.config.settings.get("cache_control")
+        if content_type is None and cache_control is None:
+            return {}
+        settings = ContentSettings(content_type=content_type, cache_control=cache_control)
+        return {"content_settings": settings}
 
     def delete(self, key: str) -> None:
         with self._errors(key):  # one request; adlfs says FileNotFoundError for a missing blob
@@ -320,13 +341,6 @@ def _connection_string(endpoint: str, options: dict[str, Any]) -> str:
         fields.append(f"SharedAccessSignature={sas}")
     fields.append(f"BlobEndpoint={endpoint}")
     return ";".join(fields) + ";"
-
-
-def _upload_kwargs(path: str) -> dict[str, Any]:
-    from azure.storage.blob import ContentSettings
-
-    content_type = guess_type(path)
-    return {"content_settings": ContentSettings(content_type=content_type)} if content_type else {}
 
 
 def _is_marker(props: Any) -> bool:

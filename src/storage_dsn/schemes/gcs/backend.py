@@ -192,14 +192,23 @@ class GCSBackend(FsspecBackend):
     # uploads alike; the 412 that refuses it reaches us as FileExistsError.
 
     def _put_bytes(self, path: str, data: bytes, *, exclusive: bool = False) -> None:
-        self.base.pipe_file(path, data, mode=_mode(exclusive), content_type=_content_type(path))
+        self.base.pipe_file(path, data, mode=_mode(exclusive), **self._upload_kwargs(path))
 
     def _put_file(self, local: str, path: str, *, exclusive: bool = False) -> None:
-        self.base.put_file(local, path, mode=_mode(exclusive), content_type=_content_type(path))
+        self.base.put_file(local, path, mode=_mode(exclusive), **self._upload_kwargs(path))
 
     async def _put_bytes_async(self, path: str, data: bytes) -> None:
         fs: Any = self.base
-        await fs._pipe_file(path, data, content_type=_content_type(path))
+        await fs._pipe_file(path, data, **self._upload_kwargs(path))
+
+    def _upload_kwargs(self, path: str) -> dict[str, Any]:
+        """What each upload of ``path`` sets: its guessed type and the DSN's
+        ``cache_control`` (gcsfs's ``fixed_key_metadata``)."""
+        kwargs: dict[str, Any] = {"content_type": _content_type(path)}
+        cache_control = self.config.settings.get("cache_control")
+        if cache_control is not None:
+            kwargs["fixed_key_metadata"] = {"cache_control": cache_control}
+        return kwargs
 
     @_translating
     def delete(self, key: str) -> None:
