@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
-from ..backend import Stat, file_path, guess_type, is_listable
+from ..backend import MetadataFix, Stat, file_path, guess_type, is_listable
 from ..dsn import cache_control_param, expires_param, flag
 from ..errors import InvalidDSNError
 from ..keys import quote_key
@@ -252,6 +252,54 @@ class AzureBackend(FsspecBackend):
         if _is_marker(props):
             raise FileNotFoundError(key)
         return _stat(key, props)
+
+    metadata = True
+
+    def fix_metadata(self, key: str, *, dry_run: bool = False) -> MetadataFix:
+        from fsspec.asyn import sync
+
+        with self._errors(key):
+            return sync(self.base.loop, self._fix_metadata, key, dry_run)  # type: ignore[no-any-return]
+
+    async def _fix_metadata(self, key: str, dry_run: bool) -> MetadataFix:
+        """Set Blob Properties replaces all the content headers at once: the ones the DSN
+        does not set (the stored MD5 among them) are given back as they are. The update is
+        conditional on the ETag read, so a blob written meanwhile is not touched."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.storage.blob import ContentSettings
+
+        container, _, name = self.path(key).partition("/")
+        client = self._service().get_blob_client(container, name)
+        try:
+            props = await client.get_blob_properties()
+        except ResourceNotFoundError:
+            raise FileNotFoundError(key) from None
+        stored = props.content_settings
+        wanted = {
+            "content_type": guess_type(key) or stored.content_type,
+            "cache_control": self.config.settings.get("cache_control") or stored.cache_control,
+        }
+        changed = tuple(
+            name.replace("_", "-")
+            for name, value in wanted.items()
+            if getattr(stored, name) != value
+        )
+        if changed and not dry_run:
+            settings = ContentSettings(
+                content_type=wanted["content_type"],
+                content_encoding=stored.content_encoding,
+                content_language=stored.content_language,
+                content_disposition=stored.content_disposition,
+                cache_control=wanted["cache_control"],
+                content_md5=stored.content_md5,
+            )
+            await client.set_http_headers(
+                content_settings=settings,
+                etag=props.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        return MetadataFix(changed)
 
     def list(self, prefix: str) -> Iterator[str]:
         return (key for key, _ in self.scan(prefix))

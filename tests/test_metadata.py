@@ -1,0 +1,227 @@
+"""``Storage.update_metadata`` and ``storage-dsn update-metadata``: the DSN's upload
+settings and guessed content types re-applied to stored objects, in place, bytes unchanged.
+
+What each server proves: moto stores Cache-Control, the storage class, SSE and ACL grants
+(and keeps user metadata through a replacing copy); SeaweedFS keeps Cache-Control and the
+storage class; Azurite keeps a blob's properties, its stored MD5 among them; fake-gcs-server
+applies ``objects.patch``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from storage_dsn import Storage
+from storage_dsn.metadata import MetadataEvent
+from storage_dsn.schemes.s3.metadata import MAX_COPY, plan
+from tests.conftest import write_elsewhere
+from tests.servers.azurite import blob_service
+
+CACHE = "public, max-age=60"
+QUERY = "cache_control=public%2C%20max-age%3D60"
+# A wrong type every server keeps (SeaweedFS stores application/octet-stream as the type
+# its extension says).
+WRONG = "text/plain"
+DATA = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+
+
+def stored(storage: Storage, key: str) -> dict[str, Any]:
+    """The object's content type, Cache-Control and MD5 as the server keeps them, asked with
+    the server's own client (not through the storage)."""
+    scheme = storage.config.scheme
+    if scheme.startswith("s3"):
+        from tests.test_uploads import head
+
+        found = head(storage, key)
+        return {
+            "content_type": found.get("ContentType"),
+            "cache_control": found.get("CacheControl"),
+            "md5": found["ETag"].strip('"'),
+            "head": found,
+        }
+    if scheme.startswith("az"):
+        container, _, prefix = storage.config.root.partition("/")
+        service = blob_service(storage.config.settings["endpoint_url"])
+        props = service.get_blob_client(container, f"{prefix}/{key}").get_blob_properties()
+        settings = props.content_settings
+        return {
+            "content_type": settings.content_type,
+            "cache_control": settings.cache_control,
+            "md5": bytes(settings.content_md5 or b"").hex(),
+        }
+    info = storage.fs.info(key)
+    return {
+        "content_type": info.get("contentType"),
+        "cache_control": info.get("cacheControl"),
+        "md5": base64.b64decode(info["md5Hash"]).hex(),
+    }
+
+
+CLOUD = ["s3-mock", "s3-server", "s3-obstore", "s3-seaweedfs", "azure", "gcs"]
+
+
+class TestEveryBackend:
+    @pytest.fixture(params=CLOUD)
+    def storage(self, request: pytest.FixtureRequest, storage_factory: Any) -> Storage:
+        built: Storage = storage_factory(request.param, QUERY)
+        return built
+
+    def test_fixes_type_and_cache_control(self, storage: Storage) -> None:
+        """An image stored with the wrong type and no Cache-Control gets both; bytes stay."""
+        write_elsewhere(storage, "photos/a.png", DATA, WRONG)
+        write_elsewhere(storage, "notes.txt", b"text", "text/plain")
+        before = stored(storage, "photos/a.png")
+        result = storage.update_metadata()
+        assert result.checked == 2
+        assert result.updated == {
+            "notes.txt": ("cache-control",),
+            "photos/a.png": ("content-type", "cache-control"),
+        }
+        assert not result.failed
+        assert not result.skipped
+        for key, content_type in (("photos/a.png", "image/png"), ("notes.txt", "text/plain")):
+            after = stored(storage, key)
+            assert after["content_type"] == content_type
+            assert after["cache_control"] == CACHE
+        assert storage.read_bytes("photos/a.png") == DATA
+        assert stored(storage, "photos/a.png")["md5"] == before["md5"]
+        assert before["md5"] == hashlib.md5(DATA, usedforsecurity=False).hexdigest()
+
+    def test_second_run_changes_nothing(self, storage: Storage) -> None:
+        """Objects already right are counted as such, and a dry run changes nothing."""
+        write_elsewhere(storage, "a.png", DATA, WRONG)
+        dry = storage.update_metadata(dry_run=True)
+        assert dry.updated == {"a.png": ("content-type", "cache-control")}
+        assert stored(storage, "a.png")["content_type"] == WRONG
+        storage.update_metadata()
+        again = storage.update_metadata()
+        assert (again.checked, again.unchanged, again.updated) == (1, 1, {})
+
+    def test_prefix_and_progress(self, storage: Storage) -> None:
+        """Only keys under the prefix are touched; progress hears of each."""
+        write_elsewhere(storage, "in/a.png", DATA, WRONG)
+        write_elsewhere(storage, "out/b.png", DATA, WRONG)
+        events: list[MetadataEvent] = []
+        result = storage.update_metadata("in/", progress=events.append)
+        assert list(result.updated) == ["in/a.png"]
+        assert [(e.key, e.outcome, e.done, e.total) for e in events] == [
+            ("in/a.png", "updated", 1, 1)
+        ]
+        assert stored(storage, "out/b.png")["content_type"] == WRONG
+
+
+@pytest.mark.s3
+class TestS3Settings:
+    QUERY = "cache_control=no-cache&storage_class=STANDARD_IA&sse=AES256&acl=public-read"
+
+    def test_all_settings_on_moto(self, storage_factory: Callable[..., Storage]) -> None:
+        """ACL, SSE, storage class, Cache-Control and type; user metadata is kept."""
+        from tests.test_uploads import client_for
+
+        storage = storage_factory("s3-server", self.QUERY)
+        client = client_for(storage)
+        bucket, _, prefix = storage.config.root.partition("/")
+        client.put_object(
+            Bucket=bucket,
+            Key=f"{prefix}/a.jpg",
+            Body=DATA,
+            ContentDisposition="inline",
+            Metadata={"owner": "alice"},
+        )
+        result = storage.update_metadata()
+        assert result.updated == {
+            "a.jpg": ("content-type", "cache-control", "storage-class", "sse", "acl")
+        }
+        head = stored(storage, "a.jpg")["head"]
+        assert head["ContentType"] == "image/jpeg"
+        assert head["CacheControl"] == "no-cache"
+        assert head["StorageClass"] == "STANDARD_IA"
+        assert head["ServerSideEncryption"] == "AES256"
+        assert head["Metadata"] == {"owner": "alice"}
+        assert head["ContentDisposition"] == "inline"
+        grants = client.get_object_acl(Bucket=bucket, Key=f"{prefix}/a.jpg")["Grants"]
+        assert any(g["Grantee"].get("URI", "").endswith("/AllUsers") for g in grants)
+        assert storage.read_bytes("a.jpg") == DATA
+        assert storage.update_metadata().unchanged == 1
+
+    def test_acl_alone_is_put_without_a_copy(self, storage_factory: Callable[..., Storage]) -> None:
+        """An object right but for its ACL gets the ACL; its ETag and time stay."""
+        storage = storage_factory("s3-server", "acl=public-read")
+        write_elsewhere(storage, "a.png", DATA, "image/png")
+        before = stored(storage, "a.png")["head"]
+        assert storage.update_metadata().updated == {"a.png": ("acl",)}
+        after = stored(storage, "a.png")["head"]
+        assert after["LastModified"] == before["LastModified"]
+
+    def test_copy_keeps_stored_grants(self, storage_factory: Callable[..., Storage]) -> None:
+        """A DSN without acl= keeps a public object public through the copy."""
+        from tests.test_uploads import client_for
+
+        storage = storage_factory("s3-server", QUERY)
+        client = client_for(storage)
+        bucket, _, prefix = storage.config.root.partition("/")
+        client.put_object(Bucket=bucket, Key=f"{prefix}/a.png", Body=DATA, ACL="public-read")
+        assert storage.update_metadata().updated == {"a.png": ("content-type", "cache-control")}
+        grants = client.get_object_acl(Bucket=bucket, Key=f"{prefix}/a.png")["Grants"]
+        assert any(g["Grantee"].get("URI", "").endswith("/AllUsers") for g in grants)
+
+    def test_storage_class_on_seaweedfs(self, storage_factory: Callable[..., Storage]) -> None:
+        """SeaweedFS keeps the storage class and Cache-Control a replacing copy sets."""
+        query = "cache_control=no-cache&storage_class=STANDARD_IA"
+        storage = storage_factory("s3-seaweedfs", query)
+        write_elsewhere(storage, "a.css", b"a{}", WRONG)
+        assert storage.update_metadata().updated == {
+            "a.css": ("content-type", "cache-control", "storage-class")
+        }
+        head = stored(storage, "a.css")["head"]
+        assert (head["ContentType"], head["CacheControl"]) == ("text/css", "no-cache")
+        assert head["StorageClass"] == "STANDARD_IA"
+        assert storage.read_bytes("a.css") == b"a{}"
+        assert storage.update_metadata().unchanged == 1
+
+
+class TestPlan:
+    def test_too_large_to_copy_is_skipped(self) -> None:
+        """Over 5 GiB: skipped with the reason; an ACL alone is still put."""
+        head = {"ContentLength": MAX_COPY + 1, "ContentType": "binary/octet-stream"}
+        found = plan("big.mp4", head, {"ACL": "public-read"}, {"Grants": []})
+        assert found.skipped is not None
+        assert "5 GiB" in found.skipped
+        assert (found.changed, found.copy, found.put_acl) == (["acl"], None, "public-read")
+
+    def test_unset_settings_are_kept(self) -> None:
+        """What the DSN leaves out is given back as stored."""
+        head = {
+            "ContentType": "application/octet-stream",
+            "StorageClass": "GLACIER_IR",
+            "ServerSideEncryption": "aws:kms",
+            "SSEKMSKeyId": "arn:aws:kms:eu-west-1:1:key/k",
+            "Metadata": {"a": "b"},
+        }
+        found = plan("x.png", head, {}, None)
+        assert found.changed == ["content-type"]
+        assert found.copy is not None
+        assert found.copy["StorageClass"] == "GLACIER_IR"
+        assert found.copy["SSEKMSKeyId"] == "arn:aws:kms:eu-west-1:1:key/k"
+        assert found.copy["Metadata"] == {"a": "b"}
+
+    def test_kms_key_by_id_matches_its_arn(self) -> None:
+        head = {"ContentType": "image/png", "ServerSideEncryption": "aws:kms"}
+        head["SSEKMSKeyId"] = "arn:aws:kms:eu-west-1:1:key/k"
+        upload = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "k"}
+        assert plan("x.png", head, upload, None).changed == []
+
+
+class TestWithoutMetadata:
+    @pytest.mark.parametrize("kind", ["file", "memory"])
+    def test_local_storages(self, storage_factory: Callable[..., Storage], kind: str) -> None:
+        """Local storages keep no metadata: nothing is checked."""
+        storage = storage_factory(kind)
+        storage.write_bytes("a.png", DATA)
+        result = storage.update_metadata()
+        assert (result.supported, result.checked) == (False, 0)
