@@ -414,6 +414,15 @@ class Backend:
         default ``exc`` itself."""
         return exc
 
+    def public_read_fix(self) -> str:
+        """What to change when a browser is refused this storage's objects (an anonymous
+        GET of ``url()`` answered 403): the server setting or DSN parameter to try, for
+        ``storage-dsn check --public``."""
+        return (
+            "let anonymous clients read the objects on the server, or have url() sign its "
+            "URLs (qs_auth=true) where the scheme supports it"
+        )
+
     def check_key(self, key: str) -> None:
         """Raise :class:`~storage_dsn.InvalidKeyError` for a valid key that this backend
         cannot hold (a file name longer than the file system allows); no I/O.

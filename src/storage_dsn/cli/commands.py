@@ -22,6 +22,7 @@ from ..registry import get_scheme, parse_dsn
 from ..storage import DEFAULT_ENV, Storage, open_storage
 from ..sync import SyncResult, plan_sync, sync
 from .output import Output, iso, one_line, progress, size
+from .public import check_public
 
 __all__ = [
     "UsageError",
@@ -87,10 +88,11 @@ def cmd_check(args: argparse.Namespace, environ: Mapping[str, str], out: Output)
     out.hide(secret_values(config))
     for name, value in get_scheme(config.scheme).describe(config):
         out.line(f"{name:<12} {value}")
-    if not args.connect:
+    if not args.connect and not args.public:
         return 0
     storage = open_storage(config.to_dsn())
-    return _probe(storage, out)
+    status = _probe(storage, out) if args.connect else 0
+    return check_public(storage, out) if args.public and not status else status
 
 
 def _probe(storage: Storage, out: Output) -> int:

@@ -230,6 +230,15 @@ class AzureBackend(FsspecBackend):
         settings = ContentSettings(content_type=content_type, cache_control=cache_control)
         return {"content_settings": settings}
 
+    def public_read_fix(self) -> str:
+        container = self.config.root.partition("/")[0]
+        return (
+            "let anonymous clients read the container's blobs: az storage container "
+            f"set-permission --name {container} --public-access blob (the storage account "
+            "must allow public access: --allow-blob-public-access true); or keep it private "
+            "and have url() make SAS URLs: qs_auth=true"
+        )
+
     def delete(self, key: str) -> None:
         with self._errors(key):  # one request; adlfs says FileNotFoundError for a missing blob
             self.base.rm_file(self.path(key))

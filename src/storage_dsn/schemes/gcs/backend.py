@@ -217,6 +217,16 @@ class GCSBackend(FsspecBackend):
             kwargs["fixed_key_metadata"] = {"cache_control": cache_control}
         return kwargs
 
+    def public_read_fix(self) -> str:
+        bucket = self.config.root.partition("/")[0]
+        return (
+            f"let everyone read the bucket's objects: gcloud storage buckets "
+            f"add-iam-policy-binding gs://{bucket} --member=allUsers "
+            "--role=roles/storage.objectViewer (the project's public access prevention "
+            "must allow it); or keep it private and sign URLs: qs_auth=true with a "
+            "service-account key"
+        )
+
     metadata = True
 
     @_translating

@@ -37,7 +37,7 @@ from ...backend import (
     short_read,
 )
 from ...errors import MissingBackendError
-from .hints import explain
+from .hints import explain, public_read_fix
 from .location import credentials, location, upload_settings
 from .s3fs_engine import etag_md5
 
@@ -348,6 +348,9 @@ class ObstoreBackend(Backend):
 
     def explain(self, exc: OSError) -> OSError:
         return explain(exc, location(self.config))
+
+    def public_read_fix(self) -> str:
+        return public_read_fix(location(self.config), upload_settings(self.config).get("ACL"))
 
     @_translating
     def delete(self, key: str) -> None:

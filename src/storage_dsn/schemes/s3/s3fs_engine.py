@@ -20,7 +20,7 @@ from ...backend import (
     short_read,
 )
 from ..generic import FsspecBackend
-from .hints import explain
+from .hints import explain, public_read_fix
 from .location import credentials, location, upload_settings
 from .metadata import fix as fix_in_place
 
@@ -124,6 +124,9 @@ class S3Backend(FsspecBackend):
 
     def explain(self, exc: OSError) -> OSError:
         return explain(exc, location(self.config))
+
+    def public_read_fix(self) -> str:
+        return public_read_fix(location(self.config), upload_settings(self.config).get("ACL"))
 
     metadata = True
 
