@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from storage_dsn import Storage
+from storage_dsn.cli import main
 from storage_dsn.metadata import MetadataEvent
 from storage_dsn.schemes.s3.metadata import MAX_COPY, plan
-from tests.conftest import write_elsewhere
+from tests.conftest import QUOTED_SECRET, SECRET, write_elsewhere
 from tests.servers.azurite import blob_service
 
 CACHE = "public, max-age=60"
@@ -225,3 +228,78 @@ class TestWithoutMetadata:
         storage.write_bytes("a.png", DATA)
         result = storage.update_metadata()
         assert (result.supported, result.checked) == (False, 0)
+
+
+class TestCommand:
+    def run(self, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+        code = main(["update-metadata", *args])
+        captured = capsys.readouterr()
+        for text in (captured.out, captured.err):
+            assert SECRET not in text
+            assert QUOTED_SECRET not in text
+        return code, captured.out, captured.err
+
+    def test_dry_run_then_run(
+        self, storage_factory: Callable[..., Storage], capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--dry-run lists what would change; the run changes it; a re-run finds it right."""
+        storage = storage_factory("s3-server", QUERY)
+        write_elsewhere(storage, "a.png", DATA, WRONG)
+        write_elsewhere(storage, "b.png", DATA, WRONG)
+        dsn = storage.config.to_dsn()
+        code, out, _ = self.run(capsys, dsn, "a", "--dry-run")
+        assert code == 0
+        assert "would update a.png (content-type, cache-control)" in out
+        assert "checked 1: would update 1, 0 already right, skipped 0, failed 0" in out
+        assert stored(storage, "a.png")["content_type"] == WRONG
+        code, out, _ = self.run(capsys, dsn)
+        assert code == 0
+        assert "updated b.png (content-type, cache-control)" in out
+        assert "checked 2: updated 2" in out
+        code, out, _ = self.run(capsys, dsn)
+        assert (code, out.strip()) == (
+            0,
+            "checked 2: updated 0, 2 already right, skipped 0, failed 0",
+        )
+
+    def test_failures_exit_1(
+        self, storage_factory: Callable[..., Storage], capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An object the server will not rewrite (SeaweedFS has no key for sse=aws:kms)
+        is listed as failed, the others are still done, and the exit code is 1."""
+        storage = storage_factory("s3-seaweedfs", "sse=aws%3Akms&sse_kms_key_id=k")
+        write_elsewhere(storage, "a.png", DATA, WRONG)
+        code, out, err = self.run(capsys, storage.config.to_dsn())
+        assert code == 1
+        assert "failed: a.png:" in err
+        assert "failed 1" in out
+
+    def test_local_storage(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A file: storage keeps no metadata: said, exit 0."""
+        code, out, _ = self.run(capsys, f"file://{tmp_path}/")
+        assert code == 0
+        assert "nothing to update" in out
+
+    def test_bad_dsn_exit_2(self, capsys: pytest.CaptureFixture[str]) -> None:
+        code, _, err = self.run(capsys, "s3://bucket.s3.amazonaws.com/?auth=nope")
+        assert code == 2
+        assert "auth" in err
+
+    def test_bar_on_a_terminal(
+        self, storage_factory: Callable[..., Storage], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """On a terminal the objects count on a bar; failures are written above it."""
+        storage = storage_factory("s3-server", QUERY)
+        write_elsewhere(storage, "a.png", DATA, WRONG)
+        out, err = _Terminal(), _Terminal()
+        monkeypatch.setattr("sys.stdout", out)
+        monkeypatch.setattr("sys.stderr", err)
+        assert main(["update-metadata", storage.config.to_dsn()]) == 0
+        assert "update-metadata" in err.getvalue()
+        assert "1/1" in err.getvalue()
+        assert "checked 1: updated 1" in out.getvalue()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True

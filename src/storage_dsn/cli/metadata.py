@@ -11,15 +11,18 @@ import argparse
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..dsn import secret_values
 from ..metadata import MetadataEvent, MetadataResult
-from .commands import _open
+from ..storage import open_storage
+from .commands import resolve_dsn
 from .output import Output
 
 __all__ = ["cmd_update_metadata"]
 
 
 def cmd_update_metadata(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
-    storage = _open(args.dsn, environ, out)
+    storage = open_storage(resolve_dsn(args.dsn, environ))
+    out.hide(secret_values(storage.config))
     show = _progress(out, args.dry_run)
     try:
         result = storage.update_metadata(args.prefix, dry_run=args.dry_run, progress=show)

@@ -72,10 +72,9 @@ def _shown(url: str) -> str:
 def _fetch(url: str, payload: bytes, timeout: float) -> tuple[int | None, str] | None:
     """``None`` when an anonymous GET of ``url`` returns ``payload``; else (the HTTP
     status or ``None``, what went wrong)."""
-    split = urlsplit(url)
-    host = split.netloc
-    if split.scheme not in ("http", "https"):
-        return None, f"the URL is not http(s), which a browser could load: {split.scheme}:"
+    host = urlsplit(url).netloc
+    if not url.lower().startswith(("http://", "https://")):
+        return None, "the URL is not http(s), which a browser could load"
     # Checked above: http(s) only. No handler that could add credentials is installed:
     # this is what a browser without cookies sends.
     agent = {"User-Agent": "storage-dsn check --public"}
@@ -104,7 +103,7 @@ def _refusal(status: int, host: str) -> str:
     if status in (401, 403):
         return (
             f"{host} refused an anonymous read (HTTP {status}): the objects are not public "
-            "(the bucket policy or the object ACL)"
+            "(on S3: the bucket policy or the object ACL)"
         )
     if status == 404:
         return (
