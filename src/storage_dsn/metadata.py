@@ -11,7 +11,7 @@ what happened in a :class:`MetadataResult`. This module is the loop; it knows no
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .backend import MetadataFix
@@ -75,8 +75,8 @@ def update_all(
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(fix, key): key for key in keys}
         try:
-            for future in as_completed(futures):
-                key = futures[future]
+            # In key order, not as they finish: the same run prints the same lines.
+            for future, key in futures.items():
                 outcome, detail = _record(result, key, future.exception() or future.result())
                 result.checked += 1
                 if progress is not None:
