@@ -62,6 +62,17 @@ class TestS3:
         assert "a browser can load it" in text
         no_probe_left(storage)
 
+    def test_presigned_urls(
+        self, storage_factory: Callable[..., Storage], capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """qs_auth=true: the signed URL loads (SeaweedFS checks its signature), and the
+        signature is not printed."""
+        storage = storage_factory("s3-seaweedfs", "qs_auth=true")
+        code, text = check(dsn_of(storage), capsys)
+        assert code == 0, text
+        assert "through a signed URL" in text
+        assert "X-Amz-Signature" not in text
+
     def test_bucket_policy(
         self, storage_factory: Callable[..., Storage], capsys: pytest.CaptureFixture[str]
     ) -> None:

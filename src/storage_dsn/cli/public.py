@@ -54,7 +54,8 @@ def check_public(storage: Storage, out: Output, *, timeout: float = TIMEOUT) -> 
         except Exception as exc:  # the verdict still stands; say what is left behind
             out.error(f"could not delete the probe {key}: {one_line(exc)}")
     if problem is None:
-        out.line(f"{'public':<12} ok: a browser can load it")
+        signed = " (through a signed URL, while it is valid)" if "?" in url else ""
+        out.line(f"{'public':<12} ok: a browser can load it{signed}")
         return 0
     status, reason = problem
     out.line(f"{'public':<12} FAILED: {reason}")
