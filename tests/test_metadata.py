@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 
 from storage_dsn import Storage
+from storage_dsn.backend import MetadataFix
 from storage_dsn.cli import main
-from storage_dsn.metadata import MetadataEvent
+from storage_dsn.errors import InvalidKeyError, MissingBackendError
+from storage_dsn.metadata import MetadataEvent, update_all
 from storage_dsn.schemes.s3.metadata import MAX_COPY, plan
 from tests.conftest import QUOTED_SECRET, SECRET, write_elsewhere
 from tests.servers.azurite import blob_service
@@ -218,6 +220,48 @@ class TestPlan:
         head["SSEKMSKeyId"] = "arn:aws:kms:eu-west-1:1:key/k"
         upload = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "k"}
         assert plan("x.png", head, upload, None).changed == []
+
+
+class TestLoop:
+    def test_outcomes(self) -> None:
+        """Each answer lands in its place; errors are one line; the rest go on."""
+
+        def fix(key: str) -> MetadataFix:
+            if key == "boom":
+                raise OSError("refused\nsecond line")
+            if key == "bad\\key":
+                raise InvalidKeyError("backslash in key")
+            return {"big": MetadataFix(skipped="too big"), "a": MetadataFix(("acl",))}.get(
+                key, MetadataFix()
+            )
+
+        result = update_all(["a", "bad\\key", "big", "boom", "ok"], fix, jobs=2)
+        assert result.checked == 5
+        assert result.updated == {"a": ("acl",)}
+        assert result.skipped == {"bad\\key": "backslash in key", "big": "too big"}
+        assert result.failed == {"boom": "OSError: refused"}
+        assert result.unchanged == 1
+
+    def test_missing_extra_stops_the_run(self) -> None:
+        """An error that every object would meet is raised, not counted per object."""
+
+        def fix(key: str) -> MetadataFix:
+            raise MissingBackendError("s3", "s3fs", "s3")
+
+        with pytest.raises(MissingBackendError):
+            update_all(["a", "b"], fix)
+
+    @pytest.mark.s3
+    def test_key_stored_by_another_tool_is_skipped(
+        self, storage_factory: Callable[..., Storage]
+    ) -> None:
+        """A listed name this package refuses as a key is skipped; the others are done."""
+        storage = storage_factory("s3-server", QUERY)
+        write_elsewhere(storage, "a.png", DATA, WRONG)
+        write_elsewhere(storage, "odd\\name.png", DATA, WRONG)
+        result = storage.update_metadata()
+        assert list(result.updated) == ["a.png"]
+        assert list(result.skipped) == ["odd\\name.png"]
 
 
 class TestWithoutMetadata:

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .backend import MetadataFix
-from .errors import StorageDSNError
+from .errors import InvalidKeyError, StorageDSNError
 
 __all__ = ["DEFAULT_JOBS", "MetadataEvent", "MetadataResult", "update_all"]
 
@@ -70,7 +70,8 @@ def update_all(
 ) -> MetadataResult:
     """``fix(key)`` for each key, ``jobs`` at a time; a failure is recorded and the rest go
     on, except a :class:`StorageDSNError` (a missing extra, a bad config), which would fail
-    every object the same way and is raised."""
+    every object the same way and is raised. A key this package refuses
+    (:class:`InvalidKeyError`, stored by another tool) is skipped."""
     result = MetadataResult(dry_run=dry_run)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(fix, key): key for key in keys}
@@ -94,6 +95,9 @@ def update_all(
 def _record(
     result: MetadataResult, key: str, answer: MetadataFix | BaseException
 ) -> tuple[str, str]:
+    if isinstance(answer, InvalidKeyError):  # stored by another tool under a name we refuse
+        result.skipped[key] = str(answer)
+        return "skipped", result.skipped[key]
     if isinstance(answer, StorageDSNError) or not isinstance(answer, (MetadataFix, Exception)):
         raise answer
     if isinstance(answer, Exception):
