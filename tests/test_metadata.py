@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -220,6 +221,18 @@ class TestPlan:
         head["SSEKMSKeyId"] = "arn:aws:kms:eu-west-1:1:key/k"
         upload = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "k"}
         assert plan("x.png", head, upload, None).changed == []
+
+
+@pytest.mark.s3
+def test_obstore_engine_needs_s3fs(
+    storage_factory: Callable[..., Storage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The obstore engine updates through s3fs; without it, the extra to install."""
+    storage = storage_factory("s3-obstore", QUERY)
+    write_elsewhere(storage, "a.png", DATA, WRONG)
+    monkeypatch.setitem(sys.modules, "s3fs", None)
+    with pytest.raises(MissingBackendError, match=r"storage-dsn\[s3\]"):
+        storage.update_metadata()
 
 
 class TestLoop:
