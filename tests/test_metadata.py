@@ -24,7 +24,7 @@ from storage_dsn.backend import MetadataFix
 from storage_dsn.cli import main
 from storage_dsn.errors import InvalidKeyError, MissingBackendError
 from storage_dsn.metadata import MetadataEvent, update_all
-from storage_dsn.schemes.s3.metadata import MAX_COPY, plan
+from storage_dsn.schemes.s3.metadata import plan
 from tests.conftest import QUOTED_SECRET, SECRET, write_elsewhere
 from tests.servers.azurite import blob_service
 
@@ -191,13 +191,36 @@ class TestS3Settings:
         assert storage.update_metadata().unchanged == 1
 
 
+@pytest.mark.s3
+@pytest.mark.parametrize("kind", ["s3-server", "s3-seaweedfs"])
+def test_large_objects_are_copied_in_parts(
+    storage_factory: Callable[..., Storage], monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Past the one-copy limit (lowered here from 5 GiB) the copy is a multipart upload
+    of server-side ranges: the new metadata, the same bytes."""
+    import storage_dsn.schemes.s3.metadata as s3_metadata
+
+    monkeypatch.setattr(s3_metadata, "MAX_COPY", 2**20)
+    monkeypatch.setattr(s3_metadata, "COPY_PART", 5 * 2**20)
+    storage = storage_factory(kind, QUERY)
+    data = bytes(range(256)) * (11 * 2**12)  # 11 MiB: three parts
+    write_elsewhere(storage, "big.png", data, WRONG)
+    assert storage.update_metadata().updated == {"big.png": ("content-type", "cache-control")}
+    after = stored(storage, "big.png")
+    assert (after["content_type"], after["cache_control"]) == ("image/png", CACHE)
+    assert after["md5"].endswith("-3")  # a multipart ETag
+    assert storage.read_bytes("big.png") == data
+    assert storage.update_metadata().unchanged == 1
+
+
 class TestPlan:
-    def test_too_large_to_copy_is_skipped(self) -> None:
-        """Over 5 GiB: skipped with the reason; an ACL alone is still put."""
-        head = {"ContentLength": MAX_COPY + 1, "ContentType": "binary/octet-stream"}
-        found = plan("big.mp4", head, {"ACL": "public-read"}, {"Grants": []})
+    def test_archived_objects_are_skipped(self) -> None:
+        """A GLACIER object cannot be copied before a restore: skipped with the reason;
+        an ACL alone is still put."""
+        head = {"StorageClass": "GLACIER", "ContentType": "binary/octet-stream"}
+        found = plan("old.mp4", head, {"ACL": "public-read"}, {"Grants": []})
         assert found.skipped is not None
-        assert "5 GiB" in found.skipped
+        assert "restore it first" in found.skipped
         assert (found.changed, found.copy, found.put_acl) == (["acl"], None, "public-read")
 
     def test_unset_settings_are_kept(self) -> None:

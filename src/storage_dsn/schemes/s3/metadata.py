@@ -2,9 +2,10 @@
 
 S3 changes an object's content type, ``Cache-Control``, storage class or encryption only by
 rewriting it: ``CopyObject`` onto itself with ``MetadataDirective=REPLACE``, done inside the
-server. A replacing copy drops whatever it is not given, so everything the DSN does not set
-is given back as stored: the user metadata, the other content headers, the storage class,
-the encryption and the ACL grants. An ACL alone changes by ``PutObjectAcl``, no copy.
+server (over 5 GiB, a multipart upload of ``UploadPartCopy`` ranges). A replacing copy
+drops whatever it is not given, so everything the DSN does not set is given back as
+stored: the user metadata, the other content headers, the storage class, the encryption
+and the ACL grants. An ACL alone changes by ``PutObjectAcl``, no copy.
 
 :func:`plan` decides from the object's ``HeadObject`` (and ``GetObjectAcl``) answers, with no
 I/O of its own; :func:`fix` runs it through any boto-style ``call(operation, **params)``.
@@ -18,10 +19,12 @@ from typing import Any
 
 from ...backend import MetadataFix, guess_type
 
-__all__ = ["MAX_COPY", "Plan", "fix", "plan"]
+__all__ = ["COPY_PART", "MAX_COPY", "Plan", "fix", "plan"]
 
-#: The largest object one ``CopyObject`` takes: 5 GiB.
+#: The largest object one ``CopyObject`` takes: 5 GiB. Larger ones are copied in parts.
 MAX_COPY = 5 * 2**30
+#: The range each part of a larger copy takes: 10,000 parts reach S3's 5 TiB limit.
+COPY_PART = 512 * 2**20
 
 _ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 _AUTHENTICATED = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
@@ -32,6 +35,8 @@ _CANNED_GRANTS: dict[str, frozenset[tuple[str, str]]] = {
     "public-read-write": frozenset({(_ALL_USERS, "READ"), (_ALL_USERS, "WRITE")}),
     "authenticated-read": frozenset({(_AUTHENTICATED, "READ")}),
 }
+# Storage classes whose objects must be restored before they can be read or copied.
+_ARCHIVES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 # Content headers a replacing copy would drop: given back as stored (boto3 names).
 _KEPT = ("ContentDisposition", "ContentEncoding", "ContentLanguage", "WebsiteRedirectLocation")
 _GRANT_PARAMS = {
@@ -51,6 +56,7 @@ class Plan:
     copy: dict[str, Any] | None = None
     #: The canned ACL to put without a copy, or ``None``.
     put_acl: str | None = None
+    #: Why the object cannot be rewritten, or ``None``.
     skipped: str | None = None
 
 
@@ -77,15 +83,15 @@ def plan(
         result.changed.append("sse-kms-key")
     canned = upload.get("ACL")
     acl_differs = canned is not None and not _has_canned_acl(acl, canned)
-    if result.changed:
-        if int(head.get("ContentLength", 0)) > MAX_COPY:
-            result.skipped = (
-                "larger than 5 GiB, which S3 copies only in parts: upload it again to "
-                f"change {', '.join(result.changed)}"
-            )
-            result.changed = []
-        else:
-            result.copy = {**wanted, **_acl_params(canned, acl)}
+    archived = _stored(head, "StorageClass") in _ARCHIVES and not head.get("Restore")
+    if result.changed and archived:
+        result.skipped = (
+            f"archived in {head['StorageClass']}, which S3 cannot copy: restore it first to "
+            f"change {', '.join(result.changed)}"
+        )
+        result.changed = []
+    elif result.changed:
+        result.copy = {**wanted, **_acl_params(canned, acl)}
     if acl_differs:
         result.changed.append("acl")
         if result.copy is None:
@@ -113,18 +119,58 @@ def fix(
     if not dry_run:
         if found.copy is not None:
             source = {"Bucket": bucket, "Key": path}
-            call(
-                "copy_object",
-                Bucket=bucket,
-                Key=path,
-                CopySource=source,
-                CopySourceIfMatch=head["ETag"],  # not an object written in the meantime
-                MetadataDirective="REPLACE",
-                **found.copy,
-            )
+            size = int(head.get("ContentLength", 0))
+            if size > MAX_COPY:
+                _copy_in_parts(call, source, size, head["ETag"], found.copy)
+            else:
+                call(
+                    "copy_object",
+                    **source,
+                    CopySource=source,
+                    CopySourceIfMatch=head["ETag"],  # not an object written meanwhile
+                    MetadataDirective="REPLACE",
+                    **found.copy,
+                )
         elif found.put_acl is not None:
             call("put_object_acl", Bucket=bucket, Key=path, ACL=found.put_acl)
     return MetadataFix(tuple(found.changed), found.skipped)
+
+
+def _copy_in_parts(
+    call: Callable[..., Any],
+    source: Mapping[str, str],
+    size: int,
+    etag: str,
+    params: Mapping[str, Any],
+) -> None:
+    """A copy onto itself of an object over :data:`MAX_COPY`: a multipart upload whose
+    parts are ranges of the object copied inside the server (``UploadPartCopy``), carrying
+    the new metadata from its creation. The object changes only at the completion; a
+    failure aborts the upload and leaves it as it was."""
+    upload = call("create_multipart_upload", **source, **params)["UploadId"]
+    parts = []
+    try:
+        for number, start in enumerate(range(0, size, COPY_PART), start=1):
+            end = min(start + COPY_PART, size) - 1
+            answer = call(
+                "upload_part_copy",
+                **source,
+                UploadId=upload,
+                PartNumber=number,
+                CopySource=dict(source),
+                CopySourceRange=f"bytes={start}-{end}",
+                CopySourceIfMatch=etag,
+            )
+            parts.append({"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]})
+        call(
+            "complete_multipart_upload",
+            **source,
+            UploadId=upload,
+            MultipartUpload={"Parts": parts},
+        )
+    except BaseException:
+        call("abort_multipart_upload", **source, UploadId=upload)
+        raise
 
 
 def _wanted(key: str, head: Mapping[str, Any], upload: Mapping[str, str]) -> dict[str, Any]:
