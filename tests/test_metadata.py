@@ -278,6 +278,14 @@ class TestLoop:
         assert result.failed == {"boom": "OSError: refused"}
         assert result.unchanged == 1
 
+    def test_events_in_key_order(self) -> None:
+        """However the requests finish, progress hears of the keys in order, each once."""
+        keys = [f"k{i:03}" for i in range(100)]
+        events: list[MetadataEvent] = []
+        update_all(keys, lambda key: MetadataFix(), progress=events.append, jobs=3)
+        assert [e.key for e in events] == keys
+        assert [e.done for e in events] == list(range(1, 101))
+
     def test_missing_extra_stops_the_run(self) -> None:
         """An error that every object would meet is raised, not counted per object."""
 

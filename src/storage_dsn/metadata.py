@@ -10,8 +10,9 @@ what happened in a :class:`MetadataResult`. This module is the loop; it knows no
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .backend import MetadataFix
@@ -73,23 +74,38 @@ def update_all(
     every object the same way and is raised. A key this package refuses
     (:class:`InvalidKeyError`, stored by another tool) is skipped."""
     result = MetadataResult(dry_run=dry_run)
+    # A window of requests in flight, answered in key order (not as they finish, so the
+    # same run prints the same lines): memory stays bounded however many keys there are.
+    window: deque[tuple[str, Future[MetadataFix]]] = deque()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(fix, key): key for key in keys}
         try:
-            # In key order, not as they finish: the same run prints the same lines.
-            for future, key in futures.items():
-                outcome, detail = _record(result, key, future.exception() or future.result())
-                result.checked += 1
-                if progress is not None:
-                    progress(MetadataEvent(key, outcome, detail, result.checked, len(keys)))
+            for key in keys:
+                window.append((key, pool.submit(fix, key)))
+                if len(window) >= 4 * jobs:
+                    _done(result, *window.popleft(), len(keys), progress)
+            while window:
+                _done(result, *window.popleft(), len(keys), progress)
         except BaseException:
-            for pending in futures:
+            for _, pending in window:
                 pending.cancel()
             raise
     result.updated = dict(sorted(result.updated.items()))
     result.skipped = dict(sorted(result.skipped.items()))
     result.failed = dict(sorted(result.failed.items()))
     return result
+
+
+def _done(
+    result: MetadataResult,
+    key: str,
+    future: Future[MetadataFix],
+    total: int,
+    progress: Callable[[MetadataEvent], None] | None,
+) -> None:
+    outcome, detail = _record(result, key, future.exception() or future.result())
+    result.checked += 1
+    if progress is not None:
+        progress(MetadataEvent(key, outcome, detail, result.checked, total))
 
 
 def _record(
