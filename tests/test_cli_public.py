@@ -1,7 +1,9 @@
 """``storage-dsn check --public``: a probe fetched anonymously, as a browser would.
 
-moto enforces object ACLs and bucket policies on anonymous GETs (403 without either);
-SeaweedFS, Azurite and fake-gcs-server, as the suite starts them, serve anonymous reads.
+moto enforces object ACLs and bucket policies on anonymous GETs (403 without either).
+SeaweedFS, as the suite starts it, lets anonymous clients read and ignores canned ACLs,
+but enforces a bucket policy that denies reads; Azurite refuses anonymous reads of a
+private container; fake-gcs-server serves every object.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -17,7 +20,8 @@ import pytest
 from storage_dsn import Storage
 from storage_dsn.cli import main
 from storage_dsn.cli.public import PROBE_PREFIX
-from tests.conftest import KINDS, QUOTED_SECRET, SECRET
+from tests.conftest import KEY_ID, KINDS, QUOTED_SECRET, SECRET
+from tests.servers.seaweedfs import SeaweedFS
 
 
 def check(dsn: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -100,6 +104,30 @@ class TestS3:
         code, text = check(dsn_of(storage), capsys)
         assert code == 0, text
         no_probe_left(storage)
+
+    def test_seaweedfs_bucket_policy(
+        self, seaweedfs: SeaweedFS, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """SeaweedFS enforces bucket policies on anonymous GETs: with one that denies
+        s3:GetObject the probe is refused (403, the fix printed), without it, it loads."""
+        bucket = seaweedfs.new_bucket()
+        statement = {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{bucket}/*",
+        }
+        policy = {"Version": "2012-10-17", "Statement": [statement]}
+        client: Any = seaweedfs.client()
+        client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+        dsn = f"s3+http://{KEY_ID}:{QUOTED_SECRET}@{seaweedfs.host}/{bucket}/media/"
+        code, text = check(dsn, capsys)
+        assert code == 1
+        assert "HTTP 403" in text
+        assert "put-bucket-policy" in text
+        client.delete_bucket_policy(Bucket=bucket)
+        code, text = check(dsn, capsys)
+        assert code == 0, text
 
     def test_wrong_url_is_404(
         self,
