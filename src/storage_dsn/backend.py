@@ -37,6 +37,7 @@ __all__ = [
     "Backend",
     "BufferedAtomicWriter",
     "CheckedReader",
+    "MetadataFix",
     "Stat",
     "Timeouts",
     "file_path",
@@ -175,6 +176,18 @@ class Stat:
     etag: str | None
     #: The stored content type, else one guessed from the key, else ``None``.
     content_type: str | None
+
+
+@dataclass(frozen=True)
+class MetadataFix:
+    """What :meth:`Backend.fix_metadata` found for one stored object, and did unless it
+    was a dry run."""
+
+    #: The settings that differed from what a write now would give the object
+    #: (``content-type``, ``cache-control``, ``acl``, ...); empty when it was right.
+    changed: tuple[str, ...] = ()
+    #: Why the object cannot be fixed in place, or ``None``.
+    skipped: str | None = None
 
 
 class AtomicWriter(io.RawIOBase):
@@ -323,6 +336,9 @@ class Backend:
     #: Each key is a regular file on this machine's disk: :meth:`open_file` and
     #: :meth:`local_path` work, and a web server may send it with ``sendfile``.
     files: ClassVar[bool] = False
+    #: Objects carry per-object settings (a content type, ``Cache-Control``, ...) that
+    #: :meth:`fix_metadata` can re-apply; local files and SFTP keep none.
+    metadata: ClassVar[bool] = False
 
     def __init__(self, config: StorageConfig, *, environ: Mapping[str, str] = os.environ) -> None:
         self.config = config
@@ -398,6 +414,15 @@ class Backend:
         default ``exc`` itself."""
         return exc
 
+    def public_read_fix(self) -> str:
+        """What to change when a browser is refused this storage's objects (an anonymous
+        GET of ``url()`` answered 403): the server setting or DSN parameter to try, for
+        ``storage-dsn check --public``."""
+        return (
+            "let anonymous clients read the objects on the server, or have url() sign its "
+            "URLs (qs_auth=true) where the scheme supports it"
+        )
+
     def check_key(self, key: str) -> None:
         """Raise :class:`~storage_dsn.InvalidKeyError` for a valid key that this backend
         cannot hold (a file name longer than the file system allows); no I/O.
@@ -428,6 +453,16 @@ class Backend:
             for chunk in iter(lambda: f.read(1024 * 1024), b""):
                 digest.update(chunk)
         return digest.hexdigest()
+
+    def fix_metadata(self, key: str, *, dry_run: bool = False) -> MetadataFix:
+        """Give the stored ``key`` what a write would give it now: the content type guessed
+        from the key and the DSN's upload settings, in place and server-side (the bytes
+        never pass through this process); settings the DSN leaves out are kept as stored.
+
+        An object that is already right costs no write request. With ``dry_run`` nothing
+        is changed, and the answer says what would be. Only asked when :attr:`metadata`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no per-object metadata")
 
     def set_mtime(self, key: str, mtime: float) -> None:
         """Give ``key`` the modification time ``mtime``, where the backend can.

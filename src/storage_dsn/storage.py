@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
-from .backend import AtomicWriter, Backend, Stat
+from .backend import AtomicWriter, Backend, MetadataFix, Stat
 from .dsn import StorageConfig
 from .errors import ConfigurationError, StorageDSNError
 from .keys import validate_key, validate_prefix
+from .metadata import DEFAULT_JOBS, MetadataEvent, MetadataResult, update_all
 from .registry import get_scheme, parse_dsn
 from .urls import Clock, UploadForm, Urls
 
@@ -340,6 +341,35 @@ class Storage:
         for key in items:
             self._checked(key)
         self.backend.write_many(items)
+
+    def update_metadata(
+        self,
+        prefix: str = "",
+        *,
+        dry_run: bool = False,
+        progress: Callable[[MetadataEvent], None] | None = None,
+        jobs: int = DEFAULT_JOBS,
+    ) -> MetadataResult:
+        """Give the objects under ``prefix`` what a write through this storage would give
+        them now: the content type guessed from the key and the DSN's upload settings
+        (``acl``, ``cache_control``, ``storage_class``, ``sse``), in place and server-side
+        (S3: a copy onto itself with replaced metadata; Azure: the blob's properties;
+        GCS: a patch). The bytes never move; objects already right cost no write.
+
+        ``progress`` is called once per object with a
+        :class:`~storage_dsn.metadata.MetadataEvent`. A storage whose backend keeps no
+        per-object metadata (local files, SFTP) answers ``supported=False``.
+        """
+        validate_prefix(prefix)
+        if not self.backend.metadata:
+            return MetadataResult(dry_run=dry_run, supported=False)
+        keys = list(self.list(prefix))
+        fix = functools.partial(self._fix_metadata, dry_run=dry_run)
+        return update_all(keys, fix, dry_run=dry_run, progress=progress, jobs=jobs)
+
+    @_errors
+    def _fix_metadata(self, key: str, *, dry_run: bool) -> MetadataFix:
+        return self.backend.fix_metadata(self._checked(key), dry_run=dry_run)
 
     def local_path(self, key: str) -> Path | None:
         """The local path of ``key`` for ``file`` storages, ``None`` elsewhere."""

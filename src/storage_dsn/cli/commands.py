@@ -23,6 +23,7 @@ from ..registry import get_scheme, parse_dsn
 from ..storage import DEFAULT_ENV, Storage, open_storage
 from ..sync import DEFAULT_JOBS, Plan, SyncResult, exclude_matcher, plan_sync, sync
 from .output import Output, iso, iso_json, one_line, progress, size
+from .public import check_public
 
 __all__ = [
     "UsageError",
@@ -84,6 +85,8 @@ def _open(arg: str | None, environ: Mapping[str, str], out: Output) -> Storage:
 
 
 def cmd_check(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
+    if args.public and args.json:
+        raise UsageError("--public reports in lines, not JSON: leave out --json")
     config = parse_dsn(resolve_dsn(args.dsn, environ))
     out.hide(secret_values(config))
     rows = get_scheme(config.scheme).describe(config)
@@ -105,7 +108,10 @@ def cmd_check(args: argparse.Namespace, environ: Mapping[str, str], out: Output)
         if args.connect:
             report["connect"] = steps
         out.json(report)
-    return 1 if any(not step["ok"] for step in steps) else 0
+    status = 1 if any(not step["ok"] for step in steps) else 0
+    if args.public and not status:
+        return check_public(open_storage(config.to_dsn()), out)
+    return status
 
 
 def _probe(storage: Storage, out: Output, *, quiet: bool = False) -> list[dict[str, Any]]:

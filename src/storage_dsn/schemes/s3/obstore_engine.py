@@ -12,6 +12,7 @@ import asyncio
 import atexit
 import errno
 import functools
+import importlib.util
 import io
 import os
 import re
@@ -27,6 +28,7 @@ from ...backend import (
     AtomicWriter,
     Backend,
     BufferedAtomicWriter,
+    MetadataFix,
     Stat,
     Timeouts,
     file_path,
@@ -34,7 +36,8 @@ from ...backend import (
     is_listable,
     short_read,
 )
-from .hints import explain
+from ...errors import MissingBackendError
+from .hints import explain, public_read_fix
 from .location import credentials, location, upload_settings
 from .s3fs_engine import etag_md5
 
@@ -324,8 +327,30 @@ class ObstoreBackend(Backend):
     def md5(self, key: str, stat: Stat) -> str:
         return etag_md5(stat) or super().md5(key, stat)
 
+    metadata = True
+
+    def fix_metadata(self, key: str, *, dry_run: bool = False) -> MetadataFix:
+        """Through s3fs: obstore copies objects but cannot replace their metadata, so a
+        copy onto itself would change nothing (the default engine's client does it)."""
+        return self._metadata_backend().fix_metadata(key, dry_run=dry_run)
+
+    @functools.cached_property
+    def _s3fs(self) -> Backend:
+        from .s3fs_engine import S3Backend
+
+        return S3Backend(self.config, environ=self.environ)
+
+    def _metadata_backend(self) -> Backend:
+        if importlib.util.find_spec("s3fs") is None:
+            # Updating stored metadata needs it even on this engine.
+            raise MissingBackendError(self.config.scheme, "s3fs", "s3")
+        return self._s3fs
+
     def explain(self, exc: OSError) -> OSError:
         return explain(exc, location(self.config))
+
+    def public_read_fix(self) -> str:
+        return public_read_fix(location(self.config), upload_settings(self.config).get("ACL"))
 
     @_translating
     def delete(self, key: str) -> None:
