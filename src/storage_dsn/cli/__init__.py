@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="parse a DSN and show what it means")
     p.add_argument("dsn", nargs="?", help=f"DSN, variable or path (default: ${DEFAULT_ENV})")
     p.add_argument("--connect", action="store_true", help="prove write, read and delete")
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="with --connect: remove temporary files killed writers left (older than 1 h)",
+    )
     p.set_defaults(func=commands.cmd_check)
 
     p = sub.add_parser("ls", help="list keys")

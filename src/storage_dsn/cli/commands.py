@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..backend import SWEEP_AGE
 from ..dsn import secret_values
 from ..registry import get_scheme, parse_dsn
 from ..storage import DEFAULT_ENV, Storage, open_storage
@@ -83,6 +84,8 @@ def _open(arg: str | None, environ: Mapping[str, str], out: Output) -> Storage:
 
 
 def cmd_check(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
+    if args.repair and not args.connect:
+        raise UsageError("--repair works on the storage: give --connect too")
     config = parse_dsn(resolve_dsn(args.dsn, environ))
     out.hide(secret_values(config))
     for name, value in get_scheme(config.scheme).describe(config):
@@ -90,7 +93,25 @@ def cmd_check(args: argparse.Namespace, environ: Mapping[str, str], out: Output)
     if not args.connect:
         return 0
     storage = open_storage(config.to_dsn())
-    return _probe(storage, out)
+    status = _probe(storage, out)
+    if args.repair and status == 0:
+        status = _repair(storage, out)
+    return status
+
+
+def _repair(storage: Storage, out: Output) -> int:
+    """Sweep the temporary files of killed writers (``Storage.sweep_temp``)."""
+    try:
+        removed = storage.sweep_temp(SWEEP_AGE)
+    except Exception as exc:  # reported like the probe's steps
+        out.line(f"{'repair':<12} FAILED: {one_line(exc)}")
+        return 1
+    plural = "" if removed == 1 else "s"
+    out.line(
+        f"{'repair':<12} removed {removed} temporary file{plural} older than "
+        f"{SWEEP_AGE // 3600} h (left by killed writers)"
+    )
+    return 0
 
 
 def _probe(storage: Storage, out: Output) -> int:
@@ -119,13 +140,14 @@ def _expect(got: bytes, wanted: bytes) -> None:
 
 def cmd_ls(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
     storage = _open(args.dsn, environ, out)
-    if args.long:
-        for key, st in storage.scan(args.prefix):
-            when = iso(st.mtime)
-            out.line(f"{st.size:>12}  {when}  {key}")
-    else:
-        for key in storage.list(args.prefix):
-            out.line(key)
+
+    def invalid(name: str, reason: str) -> None:
+        # Shown where it sorts, escaped like every name; no command can read it.
+        out.line(f"{'?':>12}  {iso(None)}  {name}" if args.long else name)
+        out.warning(f"{name}: not a valid key, listed only (sync skips it): {reason}")
+
+    for key, st in storage.scan(args.prefix, invalid=invalid):
+        out.line(f"{st.size:>12}  {iso(st.mtime)}  {key}" if args.long else key)
     return 0
 
 
@@ -191,9 +213,12 @@ def cmd_sync(args: argparse.Namespace, environ: Mapping[str, str], out: Output) 
             out.line(f"would copy   {key} ({size(st.size)})")
         for key in plan.delete:
             out.line(f"would delete {key}")
+        for name, reason in sorted(plan.ignored.items()):
+            out.line(f"would ignore {name}: {reason}")
+        ignored = f", {len(plan.ignored)} ignored" if plan.ignored else ""
         out.line(
             f"dry run: {len(plan.copy)} to copy ({size(plan.copy_bytes)}), "
-            f"{len(plan.delete)} to delete, {plan.skipped} up to date"
+            f"{len(plan.delete)} to delete, {plan.skipped} up to date{ignored}"
         )
         return 0
     out.line(f"from {src.config}")
@@ -201,15 +226,22 @@ def cmd_sync(args: argparse.Namespace, environ: Mapping[str, str], out: Output) 
     reporter = progress(out)
     result = sync(src, dst, reporter=reporter, **options)
     _summary(result, out)
-    return 1 if result.failed else 0
+    return 0 if result.ok else 1
 
 
 def _summary(result: SyncResult, out: Output) -> None:
+    for name, reason in sorted(result.ignored.items()):
+        out.warning(f"ignored: {name}: {reason}")
+    for error in result.errors:
+        out.error(f"failed: {error}")
     for key, error in sorted(result.failed.items()):
         out.error(f"failed: {key}: {error}")
     rate = result.bytes / result.seconds if result.seconds else 0.0
+    # Names left alone are counted apart from the up-to-date "skipped", only when there
+    # are any: "ignored" is not a failure and keeps the exit code 0.
+    ignored = f", ignored {len(result.ignored)}" if result.ignored else ""
     out.line(
         f"copied {result.copied}, skipped {result.skipped}, deleted {result.deleted}, "
-        f"failed {len(result.failed)}; {size(result.bytes)} in {result.seconds:.1f} s "
-        f"({size(int(rate))}/s)"
+        f"failed {len(result.failed) + len(result.errors)}{ignored}; "
+        f"{size(result.bytes)} in {result.seconds:.1f} s ({size(int(rate))}/s)"
     )

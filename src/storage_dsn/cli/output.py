@@ -84,6 +84,10 @@ class Output:
         """Print ``storage-dsn: error: ...`` on stderr."""
         print(f"storage-dsn: error: {self.scrub(text)}", file=self.stderr, flush=True)
 
+    def warning(self, text: str) -> None:
+        """Print ``storage-dsn: warning: ...`` on stderr: worth reading, not a failure."""
+        print(f"storage-dsn: warning: {self.scrub(text)}", file=self.stderr, flush=True)
+
 
 class LineProgress:
     """Plain lines, for logs and pipes."""
