@@ -319,6 +319,11 @@ class TestSweepTemp:
         assert all((root / name).exists() for name in kept)
         assert st.sweep_temp() == 0
 
+    @pytest.mark.parametrize("kind", ["file", "sftp"])
+    def test_nothing_written_yet(self, storage_factory: Any, kind: str) -> None:
+        """A storage whose root does not exist yet has nothing to sweep."""
+        assert storage_factory(kind).sweep_temp() == 0
+
     def test_killed_writer(self, tmp_path: Path) -> None:
         """A process killed mid-write leaves its temp file; once old, it is swept."""
         dsn = f"file://{tmp_path}/media/"

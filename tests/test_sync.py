@@ -347,9 +347,13 @@ ODD = {
     "a": b"a file named like a folder",
     "a/b.txt": b"in the folder",
     LONG: b"long",
-    "photos/": b"",  # folder markers, the console's and an empty one beside an object
+    # Folder markers: the console's (with keys under it), an empty folder's, and one beside
+    # an object of the same name (obstore lists both as "m": the object must win).
+    "photos/": b"",
     "photos/cat.jpg": b"meow",
     "e/": b"",
+    "m": b"object",
+    "m/": b"",
     "ok.txt": b"fine",
 }
 ENGINES = {"s3fs": ("s3-server", "engine=s3fs"), "obstore": ("s3-obstore", "")}
@@ -367,14 +371,32 @@ class TestOddNames:
         put_raw(storage, ODD)
         return storage
 
+    def test_folder_markers_are_not_keys(
+        self, storage_factory: Any, engine: str, tmp_path: Path
+    ) -> None:
+        """Markers alone (no odd names: obstore lists it itself) are not keys; an object
+        beside its marker keeps its size; a sync copies the objects only."""
+        st: Storage = storage_factory(*ENGINES[engine])
+        put_raw(
+            st,
+            {k: v for k, v in ODD.items() if k in ("photos/", "photos/cat.jpg", "e/", "m", "m/")},
+        )
+        assert {k: s.size for k, s in st.scan()} == {"m": 6, "photos/cat.jpg": 4}
+        result = sync(st, open_storage(f"file://{tmp_path}/copy/"))
+        assert (result.copied, result.ignored, result.ok) == (2, {}, True)
+        assert (tmp_path / "copy" / "m").read_bytes() == b"object"
+
     def test_list_skips_names_that_are_not_keys(self, bucket: Storage) -> None:
         """Storage.list gives only keys (each readable); scan(invalid=) reports the rest."""
-        keys = ["a", "a/b.txt", LONG, "ok.txt", "photos/cat.jpg"]
+        keys = ["a", "a/b.txt", "m", LONG, "ok.txt", "photos/cat.jpg"]
         assert list(bucket.list()) == keys
+        assert bucket.stat("m").size == len(ODD["m"])
         for key in keys:
             assert bucket.read_bytes(key) == ODD[key]
         odd: dict[str, str] = {}
-        assert [k for k, _ in bucket.scan(invalid=odd.__setitem__)] == keys
+        scanned = dict(bucket.scan(invalid=odd.__setitem__))
+        assert list(scanned) == keys
+        assert scanned["m"].size == len(ODD["m"])
         assert sorted(odd) == ["/lead.txt", "x//y.txt"]
         assert "empty segment" in odd["x//y.txt"]
 
@@ -390,6 +412,7 @@ class TestOddNames:
                 "/lead.txt",
                 "a",
                 "a/b.txt",
+                "m",
                 LONG,
                 "ok.txt",
                 "photos/cat.jpg",
@@ -408,7 +431,8 @@ class TestOddNames:
         assert main(["sync", bucket.config.to_dsn(), str(target)]) == 0
         out, err = capsys.readouterr()
         files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
-        assert files == ["a/b.txt", "ok.txt", "photos/cat.jpg"]
+        assert files == ["a/b.txt", "m", "ok.txt", "photos/cat.jpg"]
+        assert (target / "m").read_bytes() == ODD["m"]
         ignored = [line for line in err.splitlines() if "ignored: " in line]
         assert len(ignored) == 4, err
         for name, why in (
@@ -418,10 +442,10 @@ class TestOddNames:
             (LONG, "255 UTF-8 bytes"),
         ):
             assert any(f"ignored: {name}: " in line and why in line for line in ignored), name
-        assert "copied 3, skipped 0, deleted 0, failed 0, ignored 4;" in out
+        assert "copied 4, skipped 0, deleted 0, failed 0, ignored 4;" in out
         assert "Traceback" not in err
         assert main(["sync", bucket.config.to_dsn(), str(target)]) == 0
-        assert "copied 0, skipped 3, deleted 0, failed 0, ignored 4;" in capsys.readouterr().out
+        assert "copied 0, skipped 4, deleted 0, failed 0, ignored 4;" in capsys.readouterr().out
 
     def test_dry_run_lists_them(
         self, bucket: Storage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -430,14 +454,14 @@ class TestOddNames:
         assert main(["sync", "--dry-run", bucket.config.to_dsn(), str(tmp_path / "c")]) == 0
         out = capsys.readouterr().out
         assert "would ignore x//y.txt: not a valid key" in out
-        assert "dry run: 3 to copy (21 B), 0 to delete, 0 up to date, 4 ignored" in out
+        assert "dry run: 4 to copy (27 B), 0 to delete, 0 up to date, 4 ignored" in out
 
     def test_sync_to_memory(self, bucket: Storage, storage_factory: Any) -> None:
         """The memory file system keeps files in folders too: "a" is ignored there."""
         result = sync(bucket, storage_factory("memory"))
         assert result.ok
         assert sorted(result.ignored) == ["/lead.txt", "a", "x//y.txt"]
-        assert result.copied == 4
+        assert result.copied == 5
 
     def test_sync_between_buckets_keeps_what_s3_holds(
         self, bucket: Storage, storage_factory: Any
@@ -448,7 +472,8 @@ class TestOddNames:
         result = sync(bucket, other)
         assert result.ok
         assert sorted(result.ignored) == ["/lead.txt", "x//y.txt"]
-        assert list(other.list()) == ["a", "a/b.txt", LONG, "ok.txt", "photos/cat.jpg"]
+        assert list(other.list()) == ["a", "a/b.txt", "m", LONG, "ok.txt", "photos/cat.jpg"]
+        assert other.read_bytes("m") == ODD["m"]
 
     def test_delete_never_removes_them(
         self, bucket: Storage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -460,6 +485,24 @@ class TestOddNames:
         (source / "ok.txt").write_bytes(b"fine")
         assert main(["sync", "--delete", str(source), bucket.config.to_dsn()]) == 0
         out, err = capsys.readouterr()
-        assert "deleted 4" in out  # a, a/b.txt, the long name, photos/cat.jpg
+        assert "deleted 5" in out  # a, a/b.txt, the long name, m, photos/cat.jpg
         assert "not deleted, not a valid key" in err
-        assert raw_names(bucket) == sorted(["x//y.txt", "/lead.txt", "photos/", "e/", "ok.txt"])
+        assert raw_names(bucket) == sorted(
+            ["x//y.txt", "/lead.txt", "photos/", "e/", "m/", "ok.txt"]
+        )
+
+
+@pytest.mark.s3
+def test_obstore_without_s3fs_says_what_to_install(
+    storage_factory: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """obstore alone cannot list a bucket holding "a//b": one line naming the fix."""
+    st: Storage = storage_factory("s3-obstore")
+    put_raw(st, {"x//y.txt": b"odd", "ok.txt": b"fine"})
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # find_spec answers None
+    with pytest.raises(OSError, match=r"storage-dsn\[s3\]"):
+        list(st.list())
+    assert main(["ls", st.config.to_dsn()]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "obstore cannot list it" in err

@@ -210,7 +210,10 @@ class RenamingBackend(FsspecBackend):
 
     def sweep_temp(self, older_than: float) -> int:
         cutoff = time.time() - older_than
-        found = self.base.find(self._root or "/", withdirs=False, detail=True)
+        try:
+            found = self.base.find(self._root or "/", withdirs=False, detail=True)
+        except FileNotFoundError:  # no root yet: nothing was ever written
+            return 0
         removed = 0
         for path, info in found.items():
             mtime = _mtime(info)
