@@ -18,6 +18,7 @@ import hashlib
 import io
 import mimetypes
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
+    "SWEEP_AGE",
     "AtomicWriter",
     "Backend",
     "BufferedAtomicWriter",
@@ -58,6 +60,11 @@ SPOOL_BYTES = 8 * 2**20
 #: ``.storage-dsn-<16 hex>.tmp`` beside the key: a dot-file, never listed, never served.
 TEMP_PREFIX = ".storage-dsn-"
 TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + "[0-9a-f]{16}" + re.escape(TEMP_SUFFIX))
+#: How old a temporary file must be before :meth:`Storage.sweep_temp` removes it, in
+#: seconds: a writer that has not renamed its file in an hour was killed (an upload of
+#: many gigabytes over a slow link may take longer: raise it for those).
+SWEEP_AGE = 3600
 
 
 @dataclass(frozen=True)
@@ -152,11 +159,13 @@ def generic_error(exc: BaseException, key: str) -> OSError:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = f"{name}: {lines[0][:200]}" if lines else name
     lowered = f"{name} {text}".lower()
+    cls, code = OSError, errno.EIO
     if "timeout" in lowered or "timed out" in lowered:
-        return TimeoutError(errno.ETIMEDOUT, text, key)
-    if any(word in lowered for word in ("connect", "disconnect", "reset", "closed", "refused")):
-        return ConnectionError(errno.ECONNRESET, text, key)
-    return OSError(errno.EIO, text, key)
+        cls, code = TimeoutError, errno.ETIMEDOUT
+    elif any(word in lowered for word in ("connect", "disconnect", "reset", "closed", "refused")):
+        cls, code = ConnectionError, errno.ECONNRESET
+    # A listing of the whole storage has no key to name: no ": ''" after the message.
+    return cls(code, text, key) if key else cls(code, text)
 
 
 def short_read(key: str, expected: int, got: int) -> OSError:
@@ -339,6 +348,9 @@ class Backend:
     #: Objects carry per-object settings (a content type, ``Cache-Control``, ...) that
     #: :meth:`fix_metadata` can re-apply; local files and SFTP keep none.
     metadata: ClassVar[bool] = False
+    #: Keys are files in directories, so no key can also be the directory of others
+    #: (``a`` and ``a/b``); object stores hold both.
+    directories: ClassVar[bool] = False
 
     def __init__(self, config: StorageConfig, *, environ: Mapping[str, str] = os.environ) -> None:
         self.config = config
@@ -435,6 +447,16 @@ class Backend:
         """The path of ``key`` on this machine's disk, or ``None`` (see :attr:`files`)."""
         return None
 
+    def sweep_temp(self, older_than: float) -> int:
+        """Remove the temporary files (:func:`is_temp`) last modified more than
+        ``older_than`` seconds ago, left by writers that were killed before they renamed
+        them; return how many were removed.
+
+        Only backends that publish writes by renaming a temporary file leave any; by
+        default there is nothing to sweep and nothing is listed.
+        """
+        return 0
+
     def open_file(self, key: str) -> int:
         """A read-only descriptor of ``key``'s file, inside the root (see :attr:`files`).
 
@@ -494,9 +516,9 @@ def temp_name() -> str:
 
 
 def is_temp(name: str) -> bool:
-    """Whether the last segment of ``name`` is one of :func:`temp_name`'s names."""
-    base = name.rpartition("/")[2]
-    return base.startswith(TEMP_PREFIX) and base.endswith(TEMP_SUFFIX)
+    """Whether the last segment of ``name`` is one of :func:`temp_name`'s names
+    (``.storage-dsn-<16 hex>.tmp``, exactly: a user's ``.storage-dsn-notes.tmp`` is not)."""
+    return _TEMP_NAME.fullmatch(name.rpartition("/")[2]) is not None
 
 
 def is_listable(name: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import logging
 import os
 import threading
 import time
@@ -17,9 +18,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
-from .backend import AtomicWriter, Backend, MetadataFix, Stat
+from .backend import SWEEP_AGE, AtomicWriter, Backend, MetadataFix, Stat, is_temp
 from .dsn import StorageConfig
-from .errors import ConfigurationError, StorageDSNError
+from .errors import ConfigurationError, InvalidKeyError, StorageDSNError
 from .keys import validate_key, validate_prefix
 from .metadata import DEFAULT_JOBS, MetadataEvent, MetadataResult, update_all
 from .registry import get_scheme, parse_dsn
@@ -32,6 +33,8 @@ __all__ = ["DEFAULT_ENV", "Stat", "Storage", "clear_cache", "make_resolver", "op
 
 #: The environment variable :func:`open_storage` reads when given no DSN.
 DEFAULT_ENV = "DEFAULT_STORAGE_DSN"
+
+log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -165,8 +168,29 @@ class Storage:
     def _checked(self, key: str) -> str:
         """``key``, validated, and one this storage's backend can hold (else
         :class:`InvalidKeyError`, before any I/O)."""
-        self.backend.check_key(validate_key(key))
+        if is_temp(validate_key(key)):
+            raise InvalidKeyError(
+                "names like .storage-dsn-<16 hex>.tmp are reserved for the temporary files "
+                "of writes in progress (never listed, swept when old)"
+            )
+        self.backend.check_key(key)
         return key
+
+    @staticmethod
+    def _valid(
+        found: Iterator[tuple[str, T]], invalid: Callable[[str, str], object] | None
+    ) -> Iterator[tuple[str, T]]:
+        """The listed names that are keys; the others reported to ``invalid`` or logged."""
+        for name, item in found:
+            try:
+                validate_key(name)
+            except InvalidKeyError as exc:
+                if invalid is None:
+                    log.warning("skipped a listed name that is not a valid key: %r (%s)", name, exc)
+                else:
+                    invalid(name, str(exc))
+                continue
+            yield name, item
 
     @property
     def fs(self) -> AbstractFileSystem:
@@ -316,18 +340,53 @@ class Storage:
         return self.backend.stat(self._checked(key))
 
     def list(self, prefix: str = "") -> Iterator[str]:
-        """The keys that start with ``prefix``, recursively, sorted."""
-        validate_prefix(prefix)
-        return self._iterate(lambda: self.backend.list(prefix), prefix)
+        """The keys that start with ``prefix``, recursively, sorted.
 
-    def scan(self, prefix: str = "") -> Iterator[tuple[str, Stat]]:
+        Names other tools can store that are not valid keys (S3 takes ``a//b``, ``/a``,
+        ``a/../b``) are skipped with a warning in the log, so every listed key can be read;
+        folder markers (``photos/``) and temporary files are not keys either.
+        """
+        validate_prefix(prefix)
+
+        def keys() -> Iterator[str]:
+            names = ((name, None) for name in self.backend.list(prefix))
+            return (key for key, _ in self._valid(names, None))
+
+        return self._iterate(keys, prefix)
+
+    def scan(
+        self, prefix: str = "", *, invalid: Callable[[str, str], object] | None = None
+    ) -> Iterator[tuple[str, Stat]]:
         """Like :meth:`list`, with each key's :class:`Stat`, from the same listing.
 
         One listing request per page on S3, one ``scandir`` per directory locally: no
         request per key. The ``Stat`` of a listing may lack the content type.
+        ``invalid(name, reason)`` is called for each listed name that is not a valid key
+        (instead of a warning in the log); such names are skipped either way.
         """
         validate_prefix(prefix)
-        return self._iterate(lambda: self.backend.scan(prefix), prefix)
+        return self._iterate(lambda: self._valid(self.backend.scan(prefix), invalid), prefix)
+
+    def sweep_temp(self, older_than: float = SWEEP_AGE) -> int:
+        """Remove the temporary files that writers killed mid-write left behind; return
+        how many were removed.
+
+        Backends that publish a write by renaming a temporary file (``file``, ``sftp``)
+        name it ``.storage-dsn-<16 hex>.tmp`` beside the key; a writer killed before the
+        rename leaves it there. Only such names last modified more than ``older_than``
+        seconds ago are removed (a younger one may belong to a write in progress), never
+        anything else. Object stores write no temporary files: 0.
+        ``storage-dsn check --connect --repair`` runs this.
+        """
+        if older_than < 0:
+            raise ValueError(f"older_than must be 0 or more seconds, not {older_than!r}")
+        try:
+            return self.backend.sweep_temp(older_than)
+        except Exception as exc:
+            error = _explained(self, exc, "")
+            if error is exc:
+                raise
+            raise error from exc
 
     @_errors
     def read_many(self, keys: Iterable[str]) -> dict[str, bytes]:

@@ -3,10 +3,18 @@
 ``sync(src, dst)`` makes ``dst`` hold what ``src`` holds: it lists both sides once (with
 sizes and times, no request per key), copies what is missing, of another size, or newer at
 the source (``checksum=True``: of other content), and with ``delete=True`` removes what the
-source lacks, after the copies. Small objects move in batches through ``read_many`` and
-``write_many`` (concurrent on S3); large ones are streamed, never held whole in memory.
+source lacks, after the copies. A listing that fails stops the sync before it changes
+anything: nothing is deleted on the word of half a listing. Small objects move in batches
+through ``read_many`` and ``write_many`` (concurrent on S3); large ones are streamed, never
+held whole in memory.
 Every write is atomic, so an interrupted sync leaves no torn object and running it again
 finishes the job without recopying what is complete.
+
+Names the other side cannot hold are left alone and reported (``ignored``), neither
+copied nor deleted: names other tools put in a bucket that are not valid keys (``a//b``,
+``/a``), a key that is also the folder of other keys (``a`` beside ``a/b``) when the
+destination keeps files in folders, a file name longer than the destination's file
+system takes.
 """
 
 from __future__ import annotations
@@ -19,10 +27,12 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from .errors import InvalidKeyError
 from .storage import Stat, Storage
 
 __all__ = [
     "DEFAULT_JOBS",
+    "ListingError",
     "Plan",
     "Reporter",
     "SyncResult",
@@ -57,6 +67,10 @@ class Reporter(Protocol):
     def close(self) -> None: ...
 
 
+class ListingError(OSError):
+    """Listing the source or the destination failed: the sync did nothing."""
+
+
 @dataclass
 class Plan:
     """What a sync will do."""
@@ -64,6 +78,8 @@ class Plan:
     copy: list[tuple[str, Stat]] = field(default_factory=list)
     delete: list[str] = field(default_factory=list)
     skipped: int = 0
+    #: name: why it is left alone, neither copied nor deleted (see the module docstring).
+    ignored: dict[str, str] = field(default_factory=dict)
 
     @property
     def copy_bytes(self) -> int:
@@ -81,10 +97,15 @@ class SyncResult:
     seconds: float = 0.0
     #: key: error message, for every object that failed after retries.
     failed: dict[str, str] = field(default_factory=dict)
+    #: name: why it was left alone (:attr:`Plan.ignored`); not a failure.
+    ignored: dict[str, str] = field(default_factory=dict)
+    #: Failures that are no one object's, one line each: a listing that failed, after
+    #: which nothing was copied or deleted.
+    errors: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.errors
 
 
 def plan_sync(
@@ -96,13 +117,20 @@ def plan_sync(
     exclude: Sequence[str] = (),
     jobs: int = DEFAULT_JOBS,
 ) -> Plan:
-    """Compare the two storages and return the :class:`Plan`; changes nothing."""
-    excluded = exclude_matcher(exclude)
-    source = {k: st for k, st in src.scan() if not excluded(k)}
-    target = {k: st for k, st in dst.scan() if not excluded(k)}
-    plan = Plan()
+    """Compare the two storages and return the :class:`Plan`; changes nothing.
+
+    Raises :class:`ListingError` when either listing fails.
+    """
+    source, odd = _listing(src, exclude, "source")
+    target, odd_target = _listing(dst, exclude, "destination")
+    plan = Plan(ignored={name: f"not a valid key: {reason}" for name, reason in odd.items()})
+    folders = _folders(source) if dst.backend.directories else set()
     undecided: list[str] = []
     for key, st in source.items():
+        unfit = _unfit(dst, key, folders)
+        if unfit is not None:
+            plan.ignored[key] = unfit
+            continue
         other = target.get(key)
         if other is None or other.size != st.size:
             plan.copy.append((key, st))
@@ -125,7 +153,51 @@ def plan_sync(
         plan.copy.sort(key=lambda item: item[0])
     if delete:
         plan.delete = sorted(k for k in target if k not in source)
+        for name, reason in odd_target.items():
+            plan.ignored.setdefault(name, f"not deleted, not a valid key: {reason}")
     return plan
+
+
+def _listing(
+    storage: Storage, exclude: Sequence[str], side: str
+) -> tuple[dict[str, Stat], dict[str, str]]:
+    """The keys of one side with their Stat, and the names that are not keys (with why)."""
+    odd: dict[str, str] = {}
+    excluded = exclude_matcher(exclude)
+    try:
+        found = {key: st for key, st in storage.scan(invalid=odd.__setitem__) if not excluded(key)}
+    except Exception as exc:  # every listing failure stops the sync the same way
+        lines = str(exc).strip().splitlines()
+        detail = f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
+        raise ListingError(f"listing the {side}: {detail}") from exc
+    return found, {name: why for name, why in odd.items() if not excluded(name)}
+
+
+def _folders(keys: Iterable[str]) -> set[str]:
+    """Every folder the keys lie in: ``a/b/c`` lies in ``a`` and ``a/b``."""
+    folders: set[str] = set()
+    for key in keys:
+        end = key.rfind("/")
+        while end > 0 and key[:end] not in folders:
+            folders.add(key[:end])
+            end = key.rfind("/", 0, end)
+    return folders
+
+
+def _unfit(dst: Storage, key: str, folders: set[str]) -> str | None:
+    """Why ``dst`` cannot hold ``key`` as a file, or None."""
+    if key in folders:
+        # Both cannot be; the folder's keys are kept: a bare "a" beside "a/..." is most
+        # often a folder marker another tool wrote without its slash.
+        return (
+            f"also the folder of other keys ({key}/...), and the destination keeps files "
+            "in folders: the keys under it are copied, this one cannot be"
+        )
+    try:
+        dst.backend.check_key(key)
+    except InvalidKeyError as exc:
+        return str(exc)
+    return None
 
 
 def sync(
@@ -141,8 +213,11 @@ def sync(
 ) -> SyncResult:
     """Make ``dst`` hold what ``src`` holds; see the module docstring."""
     started = time.monotonic()
-    plan = plan_sync(src, dst, delete=delete, checksum=checksum, exclude=exclude, jobs=jobs)
-    result = SyncResult(skipped=plan.skipped)
+    try:
+        plan = plan_sync(src, dst, delete=delete, checksum=checksum, exclude=exclude, jobs=jobs)
+    except ListingError as exc:
+        return SyncResult(errors=[str(exc)], seconds=time.monotonic() - started)
+    result = SyncResult(skipped=plan.skipped, ignored=plan.ignored)
     if dry_run:
         result.seconds = time.monotonic() - started
         return result

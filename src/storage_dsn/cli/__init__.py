@@ -75,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--public", action="store_true", help="store a probe and fetch its URL as a browser would"
     )
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="with --connect: remove temporary files killed writers left (older than 1 h)",
+    )
     p.set_defaults(func=commands.cmd_check)
 
     p = sub.add_parser("ls", help="list keys")

@@ -14,6 +14,7 @@ import errno
 import functools
 import importlib.util
 import io
+import logging
 import os
 import re
 import threading
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     from ...dsn import StorageConfig
 
 __all__ = ["ObstoreBackend"]
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 #: Multipart part size for large uploads: fewer, larger parts than obstore's default.
@@ -97,14 +100,18 @@ def _oserror(key: str, exc: BaseException) -> OSError:
         )
         if cls is OSError and refused:
             cls, code = PermissionError, errno.EACCES
-        return cls(code, summary, key)
+        return cls(code, summary, key) if key else cls(code, summary)
     summary = text.splitlines()[0][:200] if text else type(exc).__name__
     lowered = text.lower()
     if cls is OSError and "timed out" in lowered:
         cls, code = TimeoutError, errno.ETIMEDOUT
     elif cls is OSError and any(w in lowered for w in ("connect", "sending request", "reset")):
         cls, code = ConnectionError, errno.ECONNRESET
-    return cls(code, summary, key)
+    return cls(code, summary, key) if key else cls(code, summary)
+
+
+class _Unlistable(Exception):
+    """A listing page holds a name object_store cannot parse."""
 
 
 @contextmanager
@@ -384,23 +391,51 @@ class ObstoreBackend(Backend):
     def list(self, prefix: str) -> Iterator[str]:
         return (key for key, _ in self.scan(prefix))
 
-    @_translating
     def scan(self, prefix: str) -> Iterator[tuple[str, Stat]]:
+        try:
+            return self._scan(prefix)
+        except _Unlistable as exc:
+            # object_store refuses a whole listing page that holds a name it cannot parse
+            # (S3 takes "a//b", "/a", "a/./b"); s3fs lists every name as it is, and the
+            # storage then skips those that are not keys, so the valid keys still show.
+            if importlib.util.find_spec("s3fs") is None:
+                raise OSError(
+                    errno.EIO,
+                    f"{exc}: obstore cannot list it; pip install 'storage-dsn[s3]' and the "
+                    "listing goes through s3fs",
+                ) from None
+            log.info("obstore cannot list %r (%s): listing through s3fs", prefix, exc)
+            return self._lister().scan(prefix)
+
+    @_translating
+    def _scan(self, prefix: str) -> Iterator[tuple[str, Stat]]:
         import obstore
+        from obstore.exceptions import InvalidPathError
 
         directory = prefix.rpartition("/")[0]
-        found = {
-            meta["path"]: meta
-            for batch in obstore.list(self.store, prefix=directory or None)
-            for meta in batch
-            if meta["path"].startswith(prefix)
-            and is_listable(meta["path"])
-            # object_store lists a folder marker ("photos/", left by other tools) as
-            # "photos", an empty object no GET can read: only empty entries can be
-            # markers, and those are asked about.
-            and (meta["size"] or self.exists(meta["path"]))
-        }
+        found: dict[str, Mapping[str, Any]] = {}
+        try:
+            for batch in obstore.list(self.store, prefix=directory or None):
+                for meta in batch:
+                    path = meta["path"]
+                    # object_store lists a folder marker ("photos/", left by other tools)
+                    # as "photos", an empty object no GET can read: only empty entries can
+                    # be markers, and those are asked about. A marker beside an object of
+                    # the same name lists after it: the first entry is the object.
+                    if (
+                        path not in found
+                        and path.startswith(prefix)
+                        and is_listable(path)
+                        and (meta["size"] or self.exists(path))
+                    ):
+                        found[path] = meta
+        except InvalidPathError as exc:
+            raise _Unlistable(str(exc).splitlines()[0][:200]) from None
         return iter(sorted((key, _stat(key, meta)) for key, meta in found.items()))
+
+    def _lister(self) -> Backend:
+        """The s3fs engine on the same storage, for listings obstore refuses."""
+        return self._s3fs
 
     @_translating
     def read_many(self, keys: Sequence[str]) -> dict[str, bytes]:
