@@ -11,16 +11,18 @@ import traceback
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from storage_dsn import Storage, open_storage, parse_dsn
+from storage_dsn import InvalidDSNError, Storage, open_storage, parse_dsn
 from storage_dsn.dsn import secret_values
 from storage_dsn.registry import get_scheme
 from tests.servers.azurite import ACCOUNT, ACCOUNT_KEY, QUOTED_ACCOUNT_KEY, Azurite, blob_service
 from tests.test_storage import KEYS
+from tests.upload_paths import write_every_way
 
 
 def _sas(permission: str) -> str:
@@ -165,6 +167,37 @@ class TestWrites:
         with pytest.raises(FileExistsError, match=r"big\.png"):
             storage.save("big.png", io.BytesIO(b"y" * len(data)), overwrite=False)
         assert storage.read_bytes("big.png") == data
+
+
+class TestUploadSettings:
+    def test_cache_control_on_every_write_path(self, azurite: Azurite, tmp_path: Path) -> None:
+        """cache_control= and the guessed Content-Type are the blob's stored properties,
+        whichever way it was written."""
+        container = azurite.new_container()
+        dsn = (
+            f"az+http://{ACCOUNT}:{QUOTED_ACCOUNT_KEY}@{azurite.host}/{container}/media/"
+            "?cache_control=public%2C%20max-age%3D60"
+        )
+        storage = open_storage(dsn)
+        expected = write_every_way(storage, dsn, tmp_path)
+        client = blob_service(azurite.account_url).get_container_client(container)
+        for key, content_type in expected.items():
+            settings = client.get_blob_client(f"media/{key}").get_blob_properties()
+            assert settings.content_settings.cache_control == "public, max-age=60", key
+            assert settings.content_settings.content_type == content_type, key
+
+    def test_check_shows_cache_control(self) -> None:
+        """check lists the upload setting."""
+        config = parse_dsn(
+            f"az://{ACCOUNT}:{QUOTED_ACCOUNT_KEY}@blob.core.windows.net/c/?cache_control=no-cache"
+        )
+        assert ("upload settings", "cache_control=no-cache") in get_scheme("az").describe(config)
+
+    @pytest.mark.parametrize("value", ["a%0Db", "", "%C3%BC"])
+    def test_bad_cache_control(self, value: str) -> None:
+        """A value that cannot be a header is refused when the DSN is parsed."""
+        with pytest.raises(InvalidDSNError, match="cache_control"):
+            parse_dsn(f"az://{ACCOUNT}:k@blob.core.windows.net/c/?cache_control={value}")
 
 
 class TestErrors:

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,43 @@ class TestCheck:
         r = run("check", "--connect", dsn)
         assert r.returncode == 1
         assert "FAILED" in r.stdout
+        no_secret(r)
+
+    def test_repair_sweeps_temp_files(self, tmp_path: Path) -> None:
+        """--connect --repair removes old temp files of killed writers and says how many;
+        a fresh one and other dot-files are kept."""
+        root = tmp_path / "media"
+        (root / "d").mkdir(parents=True)
+        old = root / "d" / ".storage-dsn-0123456789abcdef.tmp"
+        fresh = root / ".storage-dsn-fedcba9876543210.tmp"
+        dot = root / "d" / ".keep"
+        for path in (old, fresh, dot):
+            path.write_bytes(b"half")
+        past = time.time() - 7200
+        for path in (old, dot):
+            os.utime(path, (past, past))
+        r = run("check", "--connect", "--repair", str(root))
+        assert r.returncode == 0, r.stderr
+        assert "repair       removed 1 temporary file older than 1 h" in r.stdout
+        assert not old.exists()
+        assert fresh.exists()
+        assert dot.exists()
+        r = run("check", "--connect", "--repair", str(root))
+        assert "removed 0 temporary files" in r.stdout
+
+    def test_repair_needs_connect(self, tmp_path: Path) -> None:
+        """--repair alone is a usage error: check without --connect does no I/O."""
+        r = run("check", "--repair", str(tmp_path))
+        assert r.returncode == 2
+        assert "--connect" in r.stderr
+
+    @pytest.mark.s3
+    def test_repair_on_s3(self, storage_factory: Any) -> None:
+        """Object stores write no temp files: nothing to remove, exit 0."""
+        storage = storage_factory("s3-server")
+        r = run("check", "--connect", "--repair", storage.config.to_dsn())
+        assert r.returncode == 0, r.stderr
+        assert "removed 0 temporary files" in r.stdout
         no_secret(r)
 
 

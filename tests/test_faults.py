@@ -5,6 +5,7 @@ into a short success or a wrong meaning, and never hangs."""
 from __future__ import annotations
 
 import io
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,94 @@ class TestBeginnerMistakes:
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1
         assert "does not exist" in err
+
+
+#: More keys than one listing page holds (S3 answers 1,000 per page).
+PAGED = {f"p/{i:04}.txt": str(i).encode() for i in range(1001)}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+class TestListings:
+    """A listing that fails, on any page, is one line and exit 1, and a sync it belongs
+    to changes nothing: --delete never acts on half a listing."""
+
+    @pytest.mark.parametrize(
+        ("fault", "options"),
+        [("status", {"code": 500, "s3_code": "InternalError"}), ("reset", {"before": True})],
+        ids=["500", "reset"],
+    )
+    def test_ls_says_it_in_one_line(
+        self,
+        fault_proxy: FaultProxy,
+        engine: str,
+        fault: str,
+        options: Any,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        st = storage(fault_proxy, engine, "retries=0")
+        st.write_bytes("a.txt", b"x")
+        fault_proxy.inject(fault, method="GET", path_contains="list-type=2", times=100, **options)
+        assert main(["ls", st.config.to_dsn()]) == 1
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1, err
+        assert "Traceback" not in err
+        assert ": ''" not in err
+        assert SECRET not in err
+        assert QUOTED_SECRET not in err
+
+    def test_failed_second_page(
+        self,
+        fault_proxy: FaultProxy,
+        engine: str,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """Page 2 failing once is retried and the sync completes; failing for good, the
+        sync reports it (one line, counted), exits 1 and deletes nothing."""
+        st = storage(fault_proxy, engine, "retries=1")
+        st.write_many(PAGED)
+        target = tmp_path / "copy"
+        once = fault_proxy.inject(
+            "status", method="GET", path_contains="continuation-token", code=500,
+            s3_code="InternalError",
+        )  # fmt: skip
+        assert main(["sync", st.config.to_dsn(), str(target)]) == 0
+        assert once.hits == 1
+        assert len(list(target.rglob("*.txt"))) == len(PAGED)
+        (target / "stale.txt").write_bytes(b"only here")
+        capsys.readouterr()
+
+        always = fault_proxy.inject(
+            "status", method="GET", path_contains="continuation-token", code=500,
+            s3_code="InternalError", times=100,
+        )  # fmt: skip
+        assert main(["sync", "--delete", st.config.to_dsn(), str(target)]) == 1
+        out, err = capsys.readouterr()
+        assert always.hits >= 1
+        assert err.strip().splitlines() == [
+            "storage-dsn: error: failed: listing the source: "
+            + err.split("listing the source: ", 1)[1].strip()
+        ]
+        # The first page's keys were compared (up to date) before page 2 broke off.
+        assert re.search(r"copied 0, skipped \d+, deleted 0, failed 1;", out), out
+        assert len(list(target.rglob("*.txt"))) == len(PAGED) + 1  # nothing deleted
+
+    def test_failed_destination_listing(
+        self, fault_proxy: FaultProxy, engine: str, tmp_path: Path
+    ) -> None:
+        """A destination that cannot be listed: nothing copied, the failure counted."""
+        from storage_dsn.sync import sync
+
+        st = storage(fault_proxy, engine, "retries=0")
+        local = open_storage(f"file://{tmp_path}/src/")
+        local.write_bytes("a.txt", b"x")
+        fault_proxy.inject(
+            "reset", method="GET", path_contains="list-type=2", before=True, times=100
+        )
+        result = sync(local, st)
+        assert not result.ok
+        assert result.copied == 0
+        assert len(result.errors) == 1
+        assert result.errors[0].startswith("listing the destination: ConnectionError")
+        fault_proxy.clear()
+        assert list(st.list()) == []

@@ -12,6 +12,7 @@ import traceback
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -22,6 +23,7 @@ from storage_dsn.dsn import secret_values
 from storage_dsn.registry import get_scheme
 from tests.servers.gcs import FakeGCS, GCSProxy
 from tests.test_storage import KEYS
+from tests.upload_paths import write_every_way
 
 # A service-account key as Google issues it, made up.
 PRIVATE_KEY = "\n".join(
@@ -113,6 +115,31 @@ class TestObjects:
             storage.read_bytes("a.txt")
         assert info.value.filename == "a.txt"
         assert "storage/v1" not in str(info.value)
+
+
+def object_resource(fake_gcs: FakeGCS, storage: Storage, key: str) -> dict[str, Any]:
+    """The stored object's resource, from the emulator's JSON API (not through the storage)."""
+    bucket, _, prefix = storage.config.root.partition("/")
+    name = quote(f"{prefix}/{key}", safe="")
+    with urllib.request.urlopen(f"{fake_gcs.endpoint}/storage/v1/b/{bucket}/o/{name}") as r:
+        found: dict[str, Any] = json.load(r)
+    return found
+
+
+class TestUploadSettings:
+    def test_cache_control_on_every_write_path(self, fake_gcs: FakeGCS, tmp_path: Path) -> None:
+        """cache_control= and the guessed Content-Type are the object's stored metadata,
+        whichever way it was written."""
+        dsn = (
+            f"gs+http://{fake_gcs.host}/{fake_gcs.new_bucket()}/media/"
+            "?cache_control=public%2C%20max-age%3D60"
+        )
+        storage = open_storage(dsn)
+        expected = write_every_way(storage, dsn, tmp_path)
+        for key, content_type in expected.items():
+            resource = object_resource(fake_gcs, storage, key)
+            assert resource.get("cacheControl") == "public, max-age=60", key
+            assert resource["contentType"] == content_type, key
 
 
 class TestConditionalCreate:

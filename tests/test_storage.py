@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -286,6 +289,78 @@ class TestListing:
     def test_empty(self, any_storage: Storage) -> None:
         """An empty (or not yet created) storage lists nothing."""
         assert list(any_storage.list()) == []
+
+
+TEMP = ".storage-dsn-0123456789abcdef.tmp"
+
+
+class TestSweepTemp:
+    """Temporary files of killed writers: never listed, swept when old, nothing else is."""
+
+    @pytest.mark.parametrize("kind", ["file", "sftp"])
+    def test_old_temp_files_swept(self, storage_factory: Any, kind: str) -> None:
+        """A temp file older than the threshold goes; a fresh one, a look-alike, a
+        dot-file and the keys stay; listings never show temp files."""
+        st = storage_factory(kind)
+        st.write_bytes("d/real.txt", b"x")
+        old, fresh = f"d/{TEMP}", ".storage-dsn-fedcba9876543210.tmp"
+        kept = ["d/.storage-dsn-notes.tmp", ".env", "d/real.txt"]
+        for name in (old, fresh, *kept[:2]):
+            write_elsewhere(st, name, b"half")
+        root = Path(st.config.root)
+        past = time.time() - 7200
+        for name in (old, *kept):
+            os.utime(root / name, (past, past))
+        assert list(st.list()) == sorted(kept)
+        assert st.sweep_temp() == 1
+        assert not (root / old).exists()
+        assert all((root / name).exists() for name in (fresh, *kept))
+        assert st.sweep_temp(older_than=0) == 1  # the fresh one too, when asked
+        assert all((root / name).exists() for name in kept)
+        assert st.sweep_temp() == 0
+
+    @pytest.mark.parametrize("kind", ["file", "sftp"])
+    def test_nothing_written_yet(self, storage_factory: Any, kind: str) -> None:
+        """A storage whose root does not exist yet has nothing to sweep."""
+        assert storage_factory(kind).sweep_temp() == 0
+
+    def test_killed_writer(self, tmp_path: Path) -> None:
+        """A process killed mid-write leaves its temp file; once old, it is swept."""
+        dsn = f"file://{tmp_path}/media/"
+        code = (
+            "import os; from storage_dsn import open_storage\n"
+            f"f = open_storage({dsn!r}).open('photos/big.bin', 'wb')\n"
+            "f.write(b'x' * 100_000); os._exit(9)"
+        )
+        assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 9
+        left = list((tmp_path / "media" / "photos").iterdir())
+        assert len(left) == 1
+        assert left[0].name.startswith(".storage-dsn-")
+        st = open_storage(dsn)
+        assert list(st.list()) == []
+        assert st.sweep_temp() == 0  # it might still be a write in progress
+        past = time.time() - 3601
+        os.utime(left[0], (past, past))
+        assert st.sweep_temp() == 1
+        assert list((tmp_path / "media" / "photos").iterdir()) == []
+
+    @pytest.mark.parametrize("kind", ["memory", "s3-server", "s3-obstore"])
+    def test_object_stores_have_none(self, storage_factory: Any, kind: str) -> None:
+        """Backends that write no temp files sweep nothing, not even a look-alike."""
+        st = storage_factory(kind)
+        write_elsewhere(st, TEMP, b"someone else's")
+        assert st.sweep_temp(older_than=0) == 0
+        assert list(st.list()) == []
+        assert st.fs.exists(TEMP)
+
+    def test_temp_names_are_not_keys(self, storage_factory: Any) -> None:
+        """A key shaped like a temp file would be hidden and swept: refused."""
+        st = storage_factory("file")
+        with pytest.raises(InvalidKeyError, match="reserved"):
+            st.write_bytes(f"d/{TEMP}", b"x")
+        st.write_bytes("d/.storage-dsn-notes.tmp", b"x")  # not the exact shape: a key
+        with pytest.raises(ValueError, match="older_than"):
+            st.sweep_temp(-1)
 
 
 class TestMany:

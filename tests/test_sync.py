@@ -396,3 +396,197 @@ def test_every_run_exits_with_its_own_code(storage_factory: Any, tmp_path: Path)
         codes.append(r.returncode)
         assert "engine=obstore" in r.stdout
     assert codes == [0] * 12
+
+
+def put_raw(storage: Storage, names: dict[str, bytes]) -> None:
+    """Store objects under names as other S3 tools may write them, with boto3 directly:
+    names that are not keys (``a//b``) and folder markers (``dir/``) included."""
+    import boto3
+
+    from storage_dsn.schemes.s3 import location
+
+    where = location(storage.config)
+    client = boto3.client("s3", endpoint_url=where.endpoint, region_name="us-east-1")
+    for name, data in names.items():
+        client.put_object(Bucket=where.bucket, Key=f"{where.prefix}/{name}", Body=data)
+
+
+def raw_names(storage: Storage) -> list[str]:
+    """Every object name under the storage's prefix, as S3 lists it."""
+    import boto3
+
+    from storage_dsn.schemes.s3 import location
+
+    where = location(storage.config)
+    client = boto3.client("s3", endpoint_url=where.endpoint, region_name="us-east-1")
+    found = client.list_objects_v2(Bucket=where.bucket, Prefix=f"{where.prefix}/")
+    return sorted(o["Key"][len(where.prefix) + 1 :] for o in found.get("Contents", []))
+
+
+LONG = "n" * 300 + ".txt"  # a valid key, too long for a local file name
+#: What other tools leave in a bucket: name -> content.
+ODD = {
+    "x//y.txt": b"double slash",
+    "/lead.txt": b"leading slash",
+    "a": b"a file named like a folder",
+    "a/b.txt": b"in the folder",
+    LONG: b"long",
+    # Folder markers: the console's (with keys under it), an empty folder's, and one beside
+    # an object of the same name (obstore lists both as "m": the object must win).
+    "photos/": b"",
+    "photos/cat.jpg": b"meow",
+    "e/": b"",
+    "m": b"object",
+    "m/": b"",
+    "ok.txt": b"fine",
+}
+ENGINES = {"s3fs": ("s3-server", "engine=s3fs"), "obstore": ("s3-obstore", "")}
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("engine", list(ENGINES))
+class TestOddNames:
+    """Names other tools put in a bucket that are not keys, or that the other side cannot
+    hold, are shown by ls, ignored by sync with a reason, and never crash or delete."""
+
+    @pytest.fixture
+    def bucket(self, storage_factory: Any, engine: str) -> Storage:
+        storage: Storage = storage_factory(*ENGINES[engine])
+        put_raw(storage, ODD)
+        return storage
+
+    def test_folder_markers_are_not_keys(
+        self, storage_factory: Any, engine: str, tmp_path: Path
+    ) -> None:
+        """Markers alone (no odd names: obstore lists it itself) are not keys; an object
+        beside its marker keeps its size; a sync copies the objects only."""
+        st: Storage = storage_factory(*ENGINES[engine])
+        put_raw(
+            st,
+            {k: v for k, v in ODD.items() if k in ("photos/", "photos/cat.jpg", "e/", "m", "m/")},
+        )
+        assert {k: s.size for k, s in st.scan()} == {"m": 6, "photos/cat.jpg": 4}
+        result = sync(st, open_storage(f"file://{tmp_path}/copy/"))
+        assert (result.copied, result.ignored, result.ok) == (2, {}, True)
+        assert (tmp_path / "copy" / "m").read_bytes() == b"object"
+
+    def test_list_skips_names_that_are_not_keys(self, bucket: Storage) -> None:
+        """Storage.list gives only keys (each readable); scan(invalid=) reports the rest."""
+        keys = ["a", "a/b.txt", "m", LONG, "ok.txt", "photos/cat.jpg"]
+        assert list(bucket.list()) == keys
+        assert bucket.stat("m").size == len(ODD["m"])
+        for key in keys:
+            assert bucket.read_bytes(key) == ODD[key]
+        odd: dict[str, str] = {}
+        scanned = dict(bucket.scan(invalid=odd.__setitem__))
+        assert list(scanned) == keys
+        assert scanned["m"].size == len(ODD["m"])
+        assert sorted(odd) == ["/lead.txt", "x//y.txt"]
+        assert "empty segment" in odd["x//y.txt"]
+
+    def test_ls_shows_them_safely(
+        self, bucket: Storage, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """ls lists every object with one warning per name that is not a key; no marker."""
+        for args in (["ls"], ["ls", "-l"]):
+            assert main([*args, bucket.config.to_dsn()]) == 0
+            out, err = capsys.readouterr()
+            names = [line.split("  ")[-1] for line in out.splitlines()]
+            assert names == [
+                "/lead.txt",
+                "a",
+                "a/b.txt",
+                "m",
+                LONG,
+                "ok.txt",
+                "photos/cat.jpg",
+                "x//y.txt",
+            ]
+            warnings = err.strip().splitlines()
+            assert len(warnings) == 2
+            assert all("not a valid key" in line for line in warnings)
+
+    def test_sync_to_files_ignores_each_with_a_reason(
+        self, bucket: Storage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """To a directory: what a file system can hold is copied, the rest is ignored
+        (one line each, counted), exit 0; a second run copies nothing."""
+        target = tmp_path / "copy"
+        assert main(["sync", bucket.config.to_dsn(), str(target)]) == 0
+        out, err = capsys.readouterr()
+        files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+        assert files == ["a/b.txt", "m", "ok.txt", "photos/cat.jpg"]
+        assert (target / "m").read_bytes() == ODD["m"]
+        ignored = [line for line in err.splitlines() if "ignored: " in line]
+        assert len(ignored) == 4, err
+        for name, why in (
+            ("x//y.txt", "not a valid key"),
+            ("/lead.txt", "not a valid key"),
+            ("a", "folder of other keys"),
+            (LONG, "255 UTF-8 bytes"),
+        ):
+            assert any(f"ignored: {name}: " in line and why in line for line in ignored), name
+        assert "copied 4, skipped 0, deleted 0, failed 0, ignored 4;" in out
+        assert "Traceback" not in err
+        assert main(["sync", bucket.config.to_dsn(), str(target)]) == 0
+        assert "copied 0, skipped 4, deleted 0, failed 0, ignored 4;" in capsys.readouterr().out
+
+    def test_dry_run_lists_them(
+        self, bucket: Storage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--dry-run says what it would ignore, and why."""
+        assert main(["sync", "--dry-run", bucket.config.to_dsn(), str(tmp_path / "c")]) == 0
+        out = capsys.readouterr().out
+        assert "would ignore x//y.txt: not a valid key" in out
+        assert "dry run: 4 to copy (27 B), 0 to delete, 0 up to date, 4 ignored" in out
+
+    def test_sync_to_memory(self, bucket: Storage, storage_factory: Any) -> None:
+        """The memory file system keeps files in folders too: "a" is ignored there."""
+        result = sync(bucket, storage_factory("memory"))
+        assert result.ok
+        assert sorted(result.ignored) == ["/lead.txt", "a", "x//y.txt"]
+        assert result.copied == 5
+
+    def test_sync_between_buckets_keeps_what_s3_holds(
+        self, bucket: Storage, storage_factory: Any
+    ) -> None:
+        """S3 to S3: "a" beside "a/b.txt" and the long name are copied; only names that
+        are not keys are ignored."""
+        other = storage_factory("s3-server")
+        result = sync(bucket, other)
+        assert result.ok
+        assert sorted(result.ignored) == ["/lead.txt", "x//y.txt"]
+        assert list(other.list()) == ["a", "a/b.txt", "m", LONG, "ok.txt", "photos/cat.jpg"]
+        assert other.read_bytes("m") == ODD["m"]
+
+    def test_delete_never_removes_them(
+        self, bucket: Storage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """sync --delete into the bucket deletes stale keys, never names it cannot
+        address: they are reported as not deleted; folder markers stay too."""
+        source = tmp_path / "src"
+        source.mkdir()
+        (source / "ok.txt").write_bytes(b"fine")
+        assert main(["sync", "--delete", str(source), bucket.config.to_dsn()]) == 0
+        out, err = capsys.readouterr()
+        assert "deleted 5" in out  # a, a/b.txt, the long name, m, photos/cat.jpg
+        assert "not deleted, not a valid key" in err
+        assert raw_names(bucket) == sorted(
+            ["x//y.txt", "/lead.txt", "photos/", "e/", "m/", "ok.txt"]
+        )
+
+
+@pytest.mark.s3
+def test_obstore_without_s3fs_says_what_to_install(
+    storage_factory: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """obstore alone cannot list a bucket holding "a//b": one line naming the fix."""
+    st: Storage = storage_factory("s3-obstore")
+    put_raw(st, {"x//y.txt": b"odd", "ok.txt": b"fine"})
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # find_spec answers None
+    with pytest.raises(OSError, match=r"storage-dsn\[s3\]"):
+        list(st.list())
+    assert main(["ls", st.config.to_dsn()]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "obstore cannot list it" in err

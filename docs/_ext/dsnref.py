@@ -184,6 +184,12 @@ PARAMS: dict[str, dict[str, tuple[str, str]]] = {
             "seconds, default ``3600``",
             "The lifetime of signed URLs (at most 604800, seven days, GCS's limit).",
         ),
+        "cache_control": (
+            "a ``Cache-Control`` value, percent-encoded",
+            "Stored with every upload as the object's ``cacheControl`` "
+            "(``public%2C%20max-age%3D31536000``), beside the Content-Type guessed from the "
+            "key; ``storage-dsn update-metadata`` applies it to objects already stored.",
+        ),
     },
     "az": {
         **_timeouts(
@@ -208,6 +214,12 @@ PARAMS: dict[str, dict[str, tuple[str, str]]] = {
             "seconds, default ``3600``",
             "The lifetime of SAS URLs (at most 604800, seven days, as on S3 and GCS: a SAS "
             "from the account key can only be revoked by rotating the key).",
+        ),
+        "cache_control": (
+            "a ``Cache-Control`` value, percent-encoded",
+            "Set with every upload as the blob's ``Cache-Control`` property "
+            "(``public%2C%20max-age%3D31536000``), beside the Content-Type guessed from the "
+            "key; ``storage-dsn update-metadata`` applies it to blobs already stored.",
         ),
     },
     "sftp": {

@@ -18,6 +18,7 @@ import hashlib
 import io
 import mimetypes
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -33,10 +34,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
+    "SWEEP_AGE",
     "AtomicWriter",
     "Backend",
     "BufferedAtomicWriter",
     "CheckedReader",
+    "MetadataFix",
     "Stat",
     "Timeouts",
     "file_path",
@@ -57,6 +60,11 @@ SPOOL_BYTES = 8 * 2**20
 #: ``.storage-dsn-<16 hex>.tmp`` beside the key: a dot-file, never listed, never served.
 TEMP_PREFIX = ".storage-dsn-"
 TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + "[0-9a-f]{16}" + re.escape(TEMP_SUFFIX))
+#: How old a temporary file must be before :meth:`Storage.sweep_temp` removes it, in
+#: seconds: a writer that has not renamed its file in an hour was killed (an upload of
+#: many gigabytes over a slow link may take longer: raise it for those).
+SWEEP_AGE = 3600
 
 
 @dataclass(frozen=True)
@@ -151,11 +159,13 @@ def generic_error(exc: BaseException, key: str) -> OSError:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = f"{name}: {lines[0][:200]}" if lines else name
     lowered = f"{name} {text}".lower()
+    cls, code = OSError, errno.EIO
     if "timeout" in lowered or "timed out" in lowered:
-        return TimeoutError(errno.ETIMEDOUT, text, key)
-    if any(word in lowered for word in ("connect", "disconnect", "reset", "closed", "refused")):
-        return ConnectionError(errno.ECONNRESET, text, key)
-    return OSError(errno.EIO, text, key)
+        cls, code = TimeoutError, errno.ETIMEDOUT
+    elif any(word in lowered for word in ("connect", "disconnect", "reset", "closed", "refused")):
+        cls, code = ConnectionError, errno.ECONNRESET
+    # A listing of the whole storage has no key to name: no ": ''" after the message.
+    return cls(code, text, key) if key else cls(code, text)
 
 
 def short_read(key: str, expected: int, got: int) -> OSError:
@@ -175,6 +185,18 @@ class Stat:
     etag: str | None
     #: The stored content type, else one guessed from the key, else ``None``.
     content_type: str | None
+
+
+@dataclass(frozen=True)
+class MetadataFix:
+    """What :meth:`Backend.fix_metadata` found for one stored object, and did unless it
+    was a dry run."""
+
+    #: The settings that differed from what a write now would give the object
+    #: (``content-type``, ``cache-control``, ``acl``, ...); empty when it was right.
+    changed: tuple[str, ...] = ()
+    #: Why the object cannot be fixed in place, or ``None``.
+    skipped: str | None = None
 
 
 class AtomicWriter(io.RawIOBase):
@@ -323,6 +345,12 @@ class Backend:
     #: Each key is a regular file on this machine's disk: :meth:`open_file` and
     #: :meth:`local_path` work, and a web server may send it with ``sendfile``.
     files: ClassVar[bool] = False
+    #: Objects carry per-object settings (a content type, ``Cache-Control``, ...) that
+    #: :meth:`fix_metadata` can re-apply; local files and SFTP keep none.
+    metadata: ClassVar[bool] = False
+    #: Keys are files in directories, so no key can also be the directory of others
+    #: (``a`` and ``a/b``); object stores hold both.
+    directories: ClassVar[bool] = False
 
     def __init__(self, config: StorageConfig, *, environ: Mapping[str, str] = os.environ) -> None:
         self.config = config
@@ -398,6 +426,15 @@ class Backend:
         default ``exc`` itself."""
         return exc
 
+    def public_read_fix(self) -> str:
+        """What to change when a browser is refused this storage's objects (an anonymous
+        GET of ``url()`` answered 403): the server setting or DSN parameter to try, for
+        ``storage-dsn check --public``."""
+        return (
+            "let anonymous clients read the objects on the server, or have url() sign its "
+            "URLs (qs_auth=true) where the scheme supports it"
+        )
+
     def check_key(self, key: str) -> None:
         """Raise :class:`~storage_dsn.InvalidKeyError` for a valid key that this backend
         cannot hold (a file name longer than the file system allows); no I/O.
@@ -409,6 +446,16 @@ class Backend:
     def local_path(self, key: str) -> Path | None:
         """The path of ``key`` on this machine's disk, or ``None`` (see :attr:`files`)."""
         return None
+
+    def sweep_temp(self, older_than: float) -> int:
+        """Remove the temporary files (:func:`is_temp`) last modified more than
+        ``older_than`` seconds ago, left by writers that were killed before they renamed
+        them; return how many were removed.
+
+        Only backends that publish writes by renaming a temporary file leave any; by
+        default there is nothing to sweep and nothing is listed.
+        """
+        return 0
 
     def open_file(self, key: str) -> int:
         """A read-only descriptor of ``key``'s file, inside the root (see :attr:`files`).
@@ -438,6 +485,16 @@ class Backend:
         The copy gets this backend's upload settings where the service allows it.
         """
         return None
+
+    def fix_metadata(self, key: str, *, dry_run: bool = False) -> MetadataFix:
+        """Give the stored ``key`` what a write would give it now: the content type guessed
+        from the key and the DSN's upload settings, in place and server-side (the bytes
+        never pass through this process); settings the DSN leaves out are kept as stored.
+
+        An object that is already right costs no write request. With ``dry_run`` nothing
+        is changed, and the answer says what would be. Only asked when :attr:`metadata`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no per-object metadata")
 
     def set_mtime(self, key: str, mtime: float) -> None:
         """Give ``key`` the modification time ``mtime``, where the backend can.
@@ -469,9 +526,9 @@ def temp_name() -> str:
 
 
 def is_temp(name: str) -> bool:
-    """Whether the last segment of ``name`` is one of :func:`temp_name`'s names."""
-    base = name.rpartition("/")[2]
-    return base.startswith(TEMP_PREFIX) and base.endswith(TEMP_SUFFIX)
+    """Whether the last segment of ``name`` is one of :func:`temp_name`'s names
+    (``.storage-dsn-<16 hex>.tmp``, exactly: a user's ``.storage-dsn-notes.tmp`` is not)."""
+    return _TEMP_NAME.fullmatch(name.rpartition("/")[2]) is not None
 
 
 def is_listable(name: str) -> bool:

@@ -23,6 +23,7 @@ __all__ = [
     "MAX_URL_EXPIRES",
     "DSNParts",
     "StorageConfig",
+    "cache_control_param",
     "expires_param",
     "flag",
     "redact_dsn",
@@ -50,6 +51,8 @@ _SECRET_NAME = re.compile(
     re.IGNORECASE,
 )
 _MASK = "***"
+# A header value: printable ASCII, bounded.
+_CACHE_CONTROL = re.compile(r"[ -~]{1,1024}")
 # Secrets inside a value, whatever its name: an Azure connection string's ``AccountKey=``
 # and ``SharedAccessSignature=`` fields (to the next ``;``), a SAS token's ``sig=`` (to the
 # next ``&`` or ``;``). Each starts the value or follows a separator.
@@ -325,6 +328,18 @@ def expires_param(params: Mapping[str, str]) -> int:
             f"the 'expires' parameter must be seconds from 1 to {MAX_URL_EXPIRES}"
         )
     return int(raw)
+
+
+def cache_control_param(params: Mapping[str, str]) -> str | None:
+    """The ``cache_control`` parameter (an upload setting of every cloud scheme), checked:
+    it travels as a request header, so printable ASCII only; ``None`` when not given."""
+    value = params.get("cache_control")
+    if value is not None and not _CACHE_CONTROL.fullmatch(value):
+        raise InvalidDSNError(
+            "the 'cache_control' parameter must be a Cache-Control header value "
+            "(printable ASCII), percent-encoded"
+        )
+    return value
 
 
 def flag(params: Mapping[str, str], name: str, default: bool = False) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import logging
 import os
 import threading
 import time
@@ -17,10 +18,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
-from .backend import AtomicWriter, Backend, Stat
+from .backend import SWEEP_AGE, AtomicWriter, Backend, MetadataFix, Stat, is_temp
 from .dsn import StorageConfig
-from .errors import ConfigurationError, StorageDSNError
+from .errors import ConfigurationError, InvalidKeyError, StorageDSNError
 from .keys import validate_key, validate_prefix
+from .metadata import DEFAULT_JOBS, MetadataEvent, MetadataResult, update_all
 from .registry import get_scheme, parse_dsn
 from .urls import Clock, UploadForm, Urls
 
@@ -31,6 +33,8 @@ __all__ = ["DEFAULT_ENV", "Stat", "Storage", "clear_cache", "make_resolver", "op
 
 #: The environment variable :func:`open_storage` reads when given no DSN.
 DEFAULT_ENV = "DEFAULT_STORAGE_DSN"
+
+log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -164,8 +168,29 @@ class Storage:
     def _checked(self, key: str) -> str:
         """``key``, validated, and one this storage's backend can hold (else
         :class:`InvalidKeyError`, before any I/O)."""
-        self.backend.check_key(validate_key(key))
+        if is_temp(validate_key(key)):
+            raise InvalidKeyError(
+                "names like .storage-dsn-<16 hex>.tmp are reserved for the temporary files "
+                "of writes in progress (never listed, swept when old)"
+            )
+        self.backend.check_key(key)
         return key
+
+    @staticmethod
+    def _valid(
+        found: Iterator[tuple[str, T]], invalid: Callable[[str, str], object] | None
+    ) -> Iterator[tuple[str, T]]:
+        """The listed names that are keys; the others reported to ``invalid`` or logged."""
+        for name, item in found:
+            try:
+                validate_key(name)
+            except InvalidKeyError as exc:
+                if invalid is None:
+                    log.warning("skipped a listed name that is not a valid key: %r (%s)", name, exc)
+                else:
+                    invalid(name, str(exc))
+                continue
+            yield name, item
 
     @property
     def fs(self) -> AbstractFileSystem:
@@ -315,18 +340,53 @@ class Storage:
         return self.backend.stat(self._checked(key))
 
     def list(self, prefix: str = "") -> Iterator[str]:
-        """The keys that start with ``prefix``, recursively, sorted."""
-        validate_prefix(prefix)
-        return self._iterate(lambda: self.backend.list(prefix), prefix)
+        """The keys that start with ``prefix``, recursively, sorted.
 
-    def scan(self, prefix: str = "") -> Iterator[tuple[str, Stat]]:
+        Names other tools can store that are not valid keys (S3 takes ``a//b``, ``/a``,
+        ``a/../b``) are skipped with a warning in the log, so every listed key can be read;
+        folder markers (``photos/``) and temporary files are not keys either.
+        """
+        validate_prefix(prefix)
+
+        def keys() -> Iterator[str]:
+            names = ((name, None) for name in self.backend.list(prefix))
+            return (key for key, _ in self._valid(names, None))
+
+        return self._iterate(keys, prefix)
+
+    def scan(
+        self, prefix: str = "", *, invalid: Callable[[str, str], object] | None = None
+    ) -> Iterator[tuple[str, Stat]]:
         """Like :meth:`list`, with each key's :class:`Stat`, from the same listing.
 
         One listing request per page on S3, one ``scandir`` per directory locally: no
         request per key. The ``Stat`` of a listing may lack the content type.
+        ``invalid(name, reason)`` is called for each listed name that is not a valid key
+        (instead of a warning in the log); such names are skipped either way.
         """
         validate_prefix(prefix)
-        return self._iterate(lambda: self.backend.scan(prefix), prefix)
+        return self._iterate(lambda: self._valid(self.backend.scan(prefix), invalid), prefix)
+
+    def sweep_temp(self, older_than: float = SWEEP_AGE) -> int:
+        """Remove the temporary files that writers killed mid-write left behind; return
+        how many were removed.
+
+        Backends that publish a write by renaming a temporary file (``file``, ``sftp``)
+        name it ``.storage-dsn-<16 hex>.tmp`` beside the key; a writer killed before the
+        rename leaves it there. Only such names last modified more than ``older_than``
+        seconds ago are removed (a younger one may belong to a write in progress), never
+        anything else. Object stores write no temporary files: 0.
+        ``storage-dsn check --connect --repair`` runs this.
+        """
+        if older_than < 0:
+            raise ValueError(f"older_than must be 0 or more seconds, not {older_than!r}")
+        try:
+            return self.backend.sweep_temp(older_than)
+        except Exception as exc:
+            error = _explained(self, exc, "")
+            if error is exc:
+                raise
+            raise error from exc
 
     @_errors
     def read_many(self, keys: Iterable[str]) -> dict[str, bytes]:
@@ -340,6 +400,35 @@ class Storage:
         for key in items:
             self._checked(key)
         self.backend.write_many(items)
+
+    def update_metadata(
+        self,
+        prefix: str = "",
+        *,
+        dry_run: bool = False,
+        progress: Callable[[MetadataEvent], None] | None = None,
+        jobs: int = DEFAULT_JOBS,
+    ) -> MetadataResult:
+        """Give the objects under ``prefix`` what a write through this storage would give
+        them now: the content type guessed from the key and the DSN's upload settings
+        (``acl``, ``cache_control``, ``storage_class``, ``sse``), in place and server-side
+        (S3: a copy onto itself with replaced metadata; Azure: the blob's properties;
+        GCS: a patch). The bytes never move; objects already right cost no write.
+
+        ``progress`` is called once per object with a
+        :class:`~storage_dsn.metadata.MetadataEvent`. A storage whose backend keeps no
+        per-object metadata (local files, SFTP) answers ``supported=False``.
+        """
+        validate_prefix(prefix)
+        if not self.backend.metadata:
+            return MetadataResult(dry_run=dry_run, supported=False)
+        keys = list(self.list(prefix))
+        fix = functools.partial(self._fix_metadata, dry_run=dry_run)
+        return update_all(keys, fix, dry_run=dry_run, progress=progress, jobs=jobs)
+
+    @_errors
+    def _fix_metadata(self, key: str, *, dry_run: bool) -> MetadataFix:
+        return self.backend.fix_metadata(self._checked(key), dry_run=dry_run)
 
     def local_path(self, key: str) -> Path | None:
         """The local path of ``key`` for ``file`` storages, ``None`` elsewhere."""

@@ -15,21 +15,29 @@ no byte passes through this process. Every write is atomic, so an interrupted sy
 no torn object and running it again finishes the job without recopying what is complete.
 ``shard=(i, n)`` restricts a run to the keys whose hash falls in part ``i`` of ``n``, so
 ``n`` workers that share nothing but the two storages split one migration.
+
+Names the other side cannot hold are left alone and reported (``ignored``), neither
+copied nor deleted: names other tools put in a bucket that are not valid keys (``a//b``,
+``/a``), a key that is also the folder of other keys (``a`` beside ``a/b``) when the
+destination keeps files in folders, a file name longer than the destination's file
+system takes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypeVar
 
-from .errors import StorageDSNError
+from .errors import InvalidKeyError, StorageDSNError
 from .storage import Stat, Storage
 
 __all__ = [
@@ -100,6 +108,8 @@ class Plan:
     skipped: int = 0
     #: Listing errors: while there are any, the plan is incomplete and deletes nothing.
     errors: list[str] = field(default_factory=list)
+    #: name: why it is left alone, neither copied nor deleted (see the module docstring).
+    ignored: dict[str, str] = field(default_factory=dict)
 
     @property
     def copy_bytes(self) -> int:
@@ -117,8 +127,10 @@ class SyncResult:
     seconds: float = 0.0
     #: key: error message, for every object that failed after retries.
     failed: dict[str, str] = field(default_factory=dict)
-    #: Failures that are not one object's: a listing that broke off (the run then
-    #: deletes nothing).
+    #: name: why it was left alone (:attr:`Plan.ignored`); not a failure.
+    ignored: dict[str, str] = field(default_factory=dict)
+    #: Failures that are no one object's, one line each: a listing that failed, after
+    #: which nothing was deleted.
     errors: list[str] = field(default_factory=list)
     #: Objects copied inside the service (no byte through this process).
     server_side: int = 0
@@ -162,6 +174,7 @@ def changes(
     exclude: Sequence[str] = (),
     shard: tuple[int, int] | None = None,
     skipped: Callable[[str], None] | None = None,
+    ignored: Callable[[str, str], None] | None = None,
 ) -> Iterator[Change]:
     """The differences between the two storages, as the merged listings reveal them.
 
@@ -170,18 +183,41 @@ def changes(
     (a broken or unordered listing raises :class:`ListingError`). With ``checksum``,
     objects of equal size are compared by content (an S3 ETag where the listing has one)
     before they are declared the same. ``skipped(key)`` is called for each key that is
-    up to date.
+    up to date, ``ignored(name, reason)`` for each name left alone (see the module
+    docstring).
     """
-    to_delete: list[str] = []
     excluded = exclude_matcher(exclude)
-    source = _ordered(src.scan(), "source", src)
-    target = _ordered(dst.scan(), "destination", dst)
+
+    def mine(name: str) -> bool:
+        return not excluded(name) and in_shard(name, shard)
+
+    def ignore(name: str, reason: str) -> None:
+        if ignored is not None and mine(name):
+            ignored(name, reason)
+
+    def odd_source(name: str, reason: str) -> None:
+        ignore(name, f"not a valid key: {reason}")
+
+    def odd_target(name: str, reason: str) -> None:
+        if delete:
+            ignore(name, f"not deleted, not a valid key: {reason}")
+
+    to_delete: list[str] = []
+    source = _ordered(src.scan(invalid=odd_source), "source", src)
+    folders: set[str] = set()
+    if dst.backend.directories:
+        source = _folders_marked(source, folders)
+    target = _ordered(dst.scan(invalid=odd_target), "destination", dst)
     for key, a, b in _merge(source, target):
-        if excluded(key) or not in_shard(key, shard):
+        if not mine(key):
             continue
         if a is None:
             if delete:
                 to_delete.append(key)
+            continue
+        unfit = _unfit(dst, key, folders)
+        if unfit is not None:
+            ignore(key, unfit)
         elif (
             b is None
             or a.size != b.size
@@ -219,7 +255,14 @@ def plan_sync(
 
     try:
         for change in changes(
-            src, dst, delete=delete, checksum=checksum, exclude=exclude, shard=shard, skipped=skip
+            src,
+            dst,
+            delete=delete,
+            checksum=checksum,
+            exclude=exclude,
+            shard=shard,
+            skipped=skip,
+            ignored=plan.ignored.__setitem__,
         ):
             if change.action == "copy":
                 assert change.stat is not None
@@ -230,6 +273,51 @@ def plan_sync(
         plan.errors.append(str(exc))
         plan.delete.clear()
     return plan
+
+
+def _folders_marked(
+    items: Iterator[tuple[str, Stat]], folders: set[str]
+) -> Iterator[tuple[str, Stat]]:
+    """``items`` (in key order), each key that is also the folder of others (``a`` beside
+    ``a/b``) added to ``folders`` as it is yielded (the consumer takes it out): the keys
+    between ``a`` and ``a/`` (``a-b``, ``a.txt``) are read ahead, never more."""
+    ahead: deque[tuple[str, Stat]] = deque()
+    for item in items:
+        ahead.append(item)
+        while len(ahead) > 1:
+            key = ahead[0][0]
+            mark = key + "/"
+            decided = None
+            for later, _ in itertools.islice(ahead, 1, None):
+                if later.startswith(mark):
+                    decided = True
+                    break
+                if not (later.startswith(key) and later < mark):
+                    decided = False
+                    break
+            if decided is None:
+                break  # read more before deciding
+            if decided:
+                folders.add(key)
+            yield ahead.popleft()
+    yield from ahead
+
+
+def _unfit(dst: Storage, key: str, folders: set[str]) -> str | None:
+    """Why ``dst`` cannot hold ``key`` as a file, or None."""
+    if key in folders:
+        folders.discard(key)
+        # Both cannot be; the folder's keys are kept: a bare "a" beside "a/..." is most
+        # often a folder marker another tool wrote without its slash.
+        return (
+            f"also the folder of other keys ({key}/...), and the destination keeps files "
+            "in folders: the keys under it are copied, this one cannot be"
+        )
+    try:
+        dst.backend.check_key(key)
+    except InvalidKeyError as exc:
+        return str(exc)
+    return None
 
 
 def sync(
@@ -260,7 +348,14 @@ def sync(
         result.skipped += 1
 
     stream = changes(
-        src, dst, delete=delete, checksum=checksum, exclude=exclude, shard=shard, skipped=skip
+        src,
+        dst,
+        delete=delete,
+        checksum=checksum,
+        exclude=exclude,
+        shard=shard,
+        skipped=skip,
+        ignored=result.ignored.__setitem__,
     )
     report.start(None, None)
     try:
@@ -282,7 +377,6 @@ def sync(
                     pending.add(pool.submit(run.copy, run.ticket(), change.key, change.stat))
             except ListingError as exc:
                 result.errors.append(str(exc))
-                report.failed("(listing)", str(exc))
                 deletes = []  # what the source lacks is unknown: delete nothing
             report.planned(listed_objects + len(deletes), listed_bytes)
             done, _ = wait(pending)
@@ -447,8 +541,8 @@ def _ordered(
     except ListingError:
         raise
     except Exception as exc:
-        after = f" after {previous!r}" if previous is not None else ""
-        raise ListingError(f"listing the {side} failed{after}: {_describe(exc)}") from exc
+        after = f" (after {previous!r})" if previous is not None else ""
+        raise ListingError(f"listing the {side}: {_describe(exc)}{after}") from exc
 
 
 def _describe(exc: BaseException) -> str:

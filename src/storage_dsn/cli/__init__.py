@@ -22,7 +22,7 @@ from .. import __version__
 from ..errors import StorageDSNError
 from ..storage import DEFAULT_ENV
 from ..sync import DEFAULT_JOBS
-from . import commands
+from . import commands, metadata
 from .commands import UsageError, resolve_dsn
 from .completion import SHELLS, script
 from .output import Output, one_line, printable, redact_dsns
@@ -72,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("dsn", nargs="?", help=f"DSN, variable or path (default: ${DEFAULT_ENV})")
     p.add_argument("--connect", action="store_true", help="prove write, read and delete")
     p.add_argument("--json", action="store_true", help="the report as one JSON object")
+    p.add_argument(
+        "--public", action="store_true", help="store a probe and fetch its URL as a browser would"
+    )
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="with --connect: remove temporary files killed writers left (older than 1 h)",
+    )
     p.set_defaults(func=commands.cmd_check)
 
     p = sub.add_parser("ls", help="list keys")
@@ -105,6 +113,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-r", "--recursive", action="store_true", help="keys are prefixes")
     p.add_argument("-y", "--yes", action="store_true", help="delete without asking")
     p.set_defaults(func=commands.cmd_rm)
+
+    p = sub.add_parser(
+        "update-metadata",
+        help="re-apply the DSN's upload settings and content types to stored objects",
+    )
+    p.add_argument("dsn")
+    p.add_argument("prefix", nargs="?", default="")
+    p.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
+    p.set_defaults(func=metadata.cmd_update_metadata)
 
     p = sub.add_parser("sync", help="make DST hold what SRC holds")
     p.add_argument("src")

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..backend import SWEEP_AGE
 from ..dsn import secret_values
 from ..registry import get_scheme, parse_dsn
 from ..storage import DEFAULT_ENV, Storage, open_storage
@@ -33,6 +34,7 @@ from ..sync import (
     sync,
 )
 from .output import Output, iso, iso_json, one_line, progress, size
+from .public import check_public
 
 __all__ = [
     "UsageError",
@@ -94,13 +96,23 @@ def _open(arg: str | None, environ: Mapping[str, str], out: Output) -> Storage:
 
 
 def cmd_check(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
+    if args.public and args.json:
+        raise UsageError("--public reports in lines, not JSON: leave out --json")
+    if args.repair and not args.connect:
+        raise UsageError("--repair works on the storage: give --connect too")
     config = parse_dsn(resolve_dsn(args.dsn, environ))
     out.hide(secret_values(config))
     rows = get_scheme(config.scheme).describe(config)
     if not args.json:
         for name, value in rows:
             out.line(f"{name:<12} {value}")
-    steps = _probe(open_storage(config.to_dsn()), out, quiet=args.json) if args.connect else []
+    storage = open_storage(config.to_dsn())
+    steps = _probe(storage, out, quiet=args.json) if args.connect else []
+    status = 1 if any(not step["ok"] for step in steps) else 0
+    repaired: dict[str, Any] | None = None
+    if args.repair and not status:
+        repaired = _repair(storage, out, quiet=args.json)
+        status = 0 if repaired["ok"] else 1
     if args.json:
         report: dict[str, Any] = {
             "dsn": config.redacted(),
@@ -114,8 +126,29 @@ def cmd_check(args: argparse.Namespace, environ: Mapping[str, str], out: Output)
         }
         if args.connect:
             report["connect"] = steps
+        if repaired is not None:
+            report["repair"] = repaired
         out.json(report)
-    return 1 if any(not step["ok"] for step in steps) else 0
+    if args.public and not status:
+        return check_public(storage, out)
+    return status
+
+
+def _repair(storage: Storage, out: Output, *, quiet: bool = False) -> dict[str, Any]:
+    """Sweep the temporary files of killed writers (``Storage.sweep_temp``)."""
+    try:
+        removed = storage.sweep_temp(SWEEP_AGE)
+    except Exception as exc:  # reported like the probe's steps
+        if not quiet:
+            out.line(f"{'repair':<12} FAILED: {one_line(exc)}")
+        return {"ok": False, "error": out.scrub(one_line(exc))}
+    plural = "" if removed == 1 else "s"
+    if not quiet:
+        out.line(
+            f"{'repair':<12} removed {removed} temporary file{plural} older than "
+            f"{SWEEP_AGE // 3600} h (left by killed writers)"
+        )
+    return {"ok": True, "removed": removed}
 
 
 def _probe(storage: Storage, out: Output, *, quiet: bool = False) -> list[dict[str, Any]]:
@@ -151,15 +184,22 @@ def _expect(got: bytes, wanted: bytes) -> None:
 
 def cmd_ls(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
     storage = _open(args.dsn, environ, out)
-    if args.json:
-        for key, st in storage.scan(args.prefix):
+
+    def invalid(name: str, reason: str) -> None:
+        # Shown where it sorts, escaped like every name; no command can read it.
+        if args.json:
+            out.json({"key": name, "invalid": out.scrub(reason)})
+        else:
+            out.line(f"{'?':>12}  {iso(None)}  {name}" if args.long else name)
+        out.warning(f"{name}: not a valid key, listed only (sync skips it): {reason}")
+
+    for key, st in storage.scan(args.prefix, invalid=invalid):
+        if args.json:
             out.json({"key": key, "size": st.size, "mtime": iso_json(st.mtime), "etag": st.etag})
-    elif args.long:
-        for key, st in storage.scan(args.prefix):
+        elif args.long:
             amount = str(st.size) if args.bytes else size(st.size)
             out.line(f"{amount:>12}  {iso(st.mtime)}  {key}")
-    else:
-        for key in storage.list(args.prefix):
+        else:
             out.line(key)
     return 0
 
@@ -302,12 +342,17 @@ def _dry_run(src: Storage, dst: Storage, options: dict[str, Any], out: Output) -
     """Print each change as the merged listings reveal it (nothing is held whole)."""
     copies = deletes = nbytes = 0
     up_to_date = [0]
+    ignored = [0]
 
     def skip(_key: str) -> None:
         up_to_date[0] += 1
 
+    def ignore(name: str, reason: str) -> None:
+        ignored[0] += 1
+        out.line(f"would ignore {name}: {reason}")
+
     try:
-        for change in changes(src, dst, skipped=skip, **options):
+        for change in changes(src, dst, skipped=skip, ignored=ignore, **options):
             if change.action == "copy":
                 assert change.stat is not None
                 copies += 1
@@ -322,7 +367,7 @@ def _dry_run(src: Storage, dst: Storage, options: dict[str, Any], out: Output) -
         return 1
     out.line(
         f"dry run: {copies} to copy ({size(nbytes)}), {deletes} to delete, "
-        f"{up_to_date[0]} up to date"
+        f"{up_to_date[0]} up to date" + (f", {ignored[0]} ignored" if ignored[0] else "")
     )
     return 0
 
@@ -340,6 +385,7 @@ def _dry_run_json(plan: Plan, src: Storage, dst: Storage, out: Output) -> int:
             "skipped": plan.skipped,
             "bytes": plan.copy_bytes,
             "errors": [out.scrub(error) for error in plan.errors],
+            "ignored": {name: out.scrub(why) for name, why in sorted(plan.ignored.items())},
         }
     )
     return 1 if plan.errors else 0
@@ -361,6 +407,7 @@ def _summary_json(result: SyncResult, src: Storage, dst: Storage, out: Output) -
             "failed": {key: out.scrub(error) for key, error in sorted(result.failed.items())},
             "errors": [out.scrub(error) for error in result.errors],
             "server_side": result.server_side,
+            "ignored": {name: out.scrub(why) for name, why in sorted(result.ignored.items())},
             "bytes": result.bytes,
             "seconds": round(result.seconds, 3),
         }
@@ -368,13 +415,18 @@ def _summary_json(result: SyncResult, src: Storage, dst: Storage, out: Output) -
 
 
 def _summary(result: SyncResult, out: Output) -> None:
+    for name, reason in sorted(result.ignored.items()):
+        out.warning(f"ignored: {name}: {reason}")
     for error in result.errors:
         out.error(f"failed: {error}; nothing was deleted")
     for key, error in sorted(result.failed.items()):
         out.error(f"failed: {key}: {error}")
     rate = result.bytes / result.seconds if result.seconds else 0.0
+    # Names left alone are counted apart from the up-to-date "skipped", only when there
+    # are any: "ignored" is not a failure and keeps the exit code 0.
+    ignored = f", ignored {len(result.ignored)}" if result.ignored else ""
     out.line(
         f"copied {result.copied}, skipped {result.skipped}, deleted {result.deleted}, "
-        f"failed {len(result.failed)}; {size(result.bytes)} in {result.seconds:.1f} s "
-        f"({size(int(rate))}/s)"
+        f"failed {len(result.failed) + len(result.errors)}{ignored}; "
+        f"{size(result.bytes)} in {result.seconds:.1f} s ({size(int(rate))}/s)"
     )

@@ -102,6 +102,10 @@ class Output:
         answer = (answers or sys.stdin).readline()
         return answer.strip().lower() in ("y", "yes")
 
+    def warning(self, text: str) -> None:
+        """Print ``storage-dsn: warning: ...`` on stderr: worth reading, not a failure."""
+        print(f"storage-dsn: warning: {self.scrub(text)}", file=self.stderr, flush=True)
+
 
 class LineProgress:
     """Plain lines, for logs and pipes: one per object, in key order, then the summary."""

@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
-from ..backend import Stat, Timeouts, file_path, guess_type, is_listable
-from ..dsn import TIMEOUT_PARAMS, expires_param, flag, timeout_settings
+from ..backend import MetadataFix, Stat, Timeouts, file_path, guess_type, is_listable
+from ..dsn import TIMEOUT_PARAMS, cache_control_param, expires_param, flag, timeout_settings
 from ..errors import InvalidDSNError
 from ..keys import quote_key
 from .azure_sas import CLOUD_HOST, azure_urls
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CLOUD_HOST", "PARAMS", "SCHEMES", "AzureBackend", "details", "parse_azure"]
 
-PARAMS = TIMEOUT_PARAMS | frozenset({"endpoint_url", "qs_auth", "expires"})
+PARAMS = TIMEOUT_PARAMS | frozenset({"endpoint_url", "qs_auth", "expires", "cache_control"})
 
 _ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
 
@@ -63,6 +63,9 @@ def parse_azure(parts: DSNParts) -> StorageConfig:
         settings["endpoint_url"] = _check_endpoint(parts.params["endpoint_url"])
     elif parts.scheme == "az+http":
         settings["endpoint_url"] = f"http://{parts.netloc_host}/{account}"
+    cache_control = cache_control_param(parts.params)
+    if cache_control is not None:
+        settings["cache_control"] = cache_control
     root = "/".join(segments)
     account_url = str(settings.get("endpoint_url", f"https://{account}.{CLOUD_HOST}"))
     return parts.config(
@@ -141,7 +144,13 @@ def details(config: StorageConfig) -> list[tuple[str, str]]:
         ("container", container),
         ("prefix", prefix or "(none)"),
         ("endpoint", str(endpoint)),
+        *_upload_rows(config),
     ]
+
+
+def _upload_rows(config: StorageConfig) -> list[tuple[str, str]]:
+    cache_control = config.settings.get("cache_control")
+    return [] if cache_control is None else [("upload settings", f"cache_control={cache_control}")]
 
 
 class AzureBackend(FsspecBackend):
@@ -198,16 +207,16 @@ class AzureBackend(FsspecBackend):
 
     def _put_bytes(self, path: str, data: bytes, *, exclusive: bool = False) -> None:
         with self._errors(self._key(path)):
-            self.base.pipe_file(path, data, overwrite=not exclusive, **_upload_kwargs(path))
+            self.base.pipe_file(path, data, overwrite=not exclusive, **self._upload_kwargs(path))
 
     def _put_file(self, local: str, path: str, *, exclusive: bool = False) -> None:
         with self._errors(self._key(path)):
-            self.base.put_file(local, path, overwrite=not exclusive, **_upload_kwargs(path))
+            self.base.put_file(local, path, overwrite=not exclusive, **self._upload_kwargs(path))
 
     async def _put_bytes_async(self, path: str, data: bytes) -> None:
         fs: Any = self.base
         with self._errors(self._key(path)):
-            await fs._pipe_file(path, data, **_upload_kwargs(path))
+            await fs._pipe_file(path, data, **self._upload_kwargs(path))
 
     def save(self, key: str, fileobj: BinaryIO, *, exclusive: bool = False) -> None:
         local = file_path(fileobj)
@@ -215,6 +224,27 @@ class AzureBackend(FsspecBackend):
             super().save(key, fileobj, exclusive=exclusive)
         else:  # no copy: uploaded from where it is
             self._put_file(local, self.path(key), exclusive=exclusive)
+
+    def _upload_kwargs(self, path: str) -> dict[str, Any]:
+        """The HTTP headers each upload of ``path`` sets: its guessed type and the DSN's
+        ``cache_control``."""
+        from azure.storage.blob import ContentSettings
+
+        content_type = guess_type(path)
+        cache_control = self.config.settings.get("cache_control")
+        if content_type is None and cache_control is None:
+            return {}
+        settings = ContentSettings(content_type=content_type, cache_control=cache_control)
+        return {"content_settings": settings}
+
+    def public_read_fix(self) -> str:
+        container = self.config.root.partition("/")[0]
+        return (
+            "let anonymous clients read the container's blobs: az storage container "
+            f"set-permission --name {container} --public-access blob (the storage account "
+            "must allow public access: --allow-blob-public-access true); or keep it private "
+            "and have url() make SAS URLs: qs_auth=true"
+        )
 
     def delete(self, key: str) -> None:
         with self._errors(key):  # one request; adlfs says FileNotFoundError for a missing blob
@@ -238,6 +268,54 @@ class AzureBackend(FsspecBackend):
         if _is_marker(props):
             raise FileNotFoundError(key)
         return _stat(key, props)
+
+    metadata = True
+
+    def fix_metadata(self, key: str, *, dry_run: bool = False) -> MetadataFix:
+        from fsspec.asyn import sync
+
+        with self._errors(key):
+            return sync(self.base.loop, self._fix_metadata, key, dry_run)  # type: ignore[no-any-return]
+
+    async def _fix_metadata(self, key: str, dry_run: bool) -> MetadataFix:
+        """Set Blob Properties replaces all the content headers at once: the ones the DSN
+        does not set (the stored MD5 among them) are given back as they are. The update is
+        conditional on the ETag read, so a blob written meanwhile is not touched."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.storage.blob import ContentSettings
+
+        container, _, name = self.path(key).partition("/")
+        client = self._service().get_blob_client(container, name)
+        try:
+            props = await client.get_blob_properties()
+        except ResourceNotFoundError:
+            raise FileNotFoundError(key) from None
+        stored = props.content_settings
+        wanted = {
+            "content_type": guess_type(key) or stored.content_type,
+            "cache_control": self.config.settings.get("cache_control") or stored.cache_control,
+        }
+        changed = tuple(
+            name.replace("_", "-")
+            for name, value in wanted.items()
+            if getattr(stored, name) != value
+        )
+        if changed and not dry_run:
+            settings = ContentSettings(
+                content_type=wanted["content_type"],
+                content_encoding=stored.content_encoding,
+                content_language=stored.content_language,
+                content_disposition=stored.content_disposition,
+                cache_control=wanted["cache_control"],
+                content_md5=stored.content_md5,
+            )
+            await client.set_http_headers(
+                content_settings=settings,
+                etag=props.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        return MetadataFix(changed)
 
     def list(self, prefix: str) -> Iterator[str]:
         return (key for key, _ in self.scan(prefix))
@@ -367,13 +445,6 @@ def _connection_string(endpoint: str, options: dict[str, Any]) -> str:
         fields.append(f"SharedAccessSignature={sas}")
     fields.append(f"BlobEndpoint={endpoint}")
     return ";".join(fields) + ";"
-
-
-def _upload_kwargs(path: str) -> dict[str, Any]:
-    from azure.storage.blob import ContentSettings
-
-    content_type = guess_type(path)
-    return {"content_settings": ContentSettings(content_type=content_type)} if content_type else {}
 
 
 def _is_marker(props: Any) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -23,6 +24,7 @@ from ..backend import (
     Stat,
     guess_type,
     is_listable,
+    is_temp,
     temp_name,
 )
 
@@ -214,7 +216,28 @@ class RenamingBackend(FsspecBackend):
     """Publishes each write by uploading to a temporary name beside the key and renaming
     it over the key: for filesystems whose uploads are visible while they are written
     (SFTP, FTP), so a reader never sees half an object. Temporary names are hidden from
-    listings (:func:`~storage_dsn.backend.is_temp`)."""
+    listings (:func:`~storage_dsn.backend.is_temp`), and a killed writer's are swept by
+    :meth:`sweep_temp`."""
+
+    directories = True
+
+    def sweep_temp(self, older_than: float) -> int:
+        cutoff = time.time() - older_than
+        try:
+            found = self.base.find(self._root or "/", withdirs=False, detail=True)
+        except FileNotFoundError:  # no root yet: nothing was ever written
+            return 0
+        removed = 0
+        for path, info in found.items():
+            mtime = _mtime(info)
+            if not is_temp(path) or info.get("type") != "file" or mtime is None or mtime >= cutoff:
+                continue
+            try:
+                self.base.rm_file(path)
+            except FileNotFoundError:  # renamed or swept meanwhile
+                continue
+            removed += 1
+        return removed
 
     def _put_bytes(self, path: str, data: bytes, *, exclusive: bool = False) -> None:
         temp = self._temp_for(path)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -59,6 +60,7 @@ class LocalBackend(Backend):
 
     local = True
     files = True
+    directories = True
 
     def __init__(self, config: StorageConfig, *, environ: Mapping[str, str] = os.environ) -> None:
         super().__init__(config, environ=environ)
@@ -235,6 +237,20 @@ class LocalBackend(Backend):
     def _link_inside(self, path: str) -> bool:
         real = os.path.realpath(path)
         return os.path.isfile(real) and _inside(real, self.real_root)
+
+    def sweep_temp(self, older_than: float) -> int:
+        cutoff = time.time() - older_than
+        removed = 0
+        # Not following symlinks: a link to a directory outside the root is not ours.
+        for directory, _, names in os.walk(self.real_root):
+            for name in filter(is_temp, names):
+                path = os.path.join(directory, name)
+                with contextlib.suppress(FileNotFoundError):  # renamed or swept meanwhile
+                    st = os.lstat(path)
+                    if stat.S_ISREG(st.st_mode) and st.st_mtime < cutoff:
+                        os.unlink(path)
+                        removed += 1
+        return removed
 
 
 class LocalAtomicWriter(AtomicWriter):

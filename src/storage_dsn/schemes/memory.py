@@ -39,6 +39,7 @@ class MemoryBackend(FsspecBackend):
     """The memory filesystem, with writes stored whole in one step."""
 
     local = True
+    directories = True
 
     def _put_bytes(self, path: str, data: bytes, *, exclusive: bool = False) -> None:
         from fsspec.implementations.memory import MemoryFile

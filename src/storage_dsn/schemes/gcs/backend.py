@@ -12,7 +12,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import quote, urlsplit
 
-from ...backend import AtomicWriter, BufferedAtomicWriter, Stat, Timeouts, file_path, guess_type
+from ...backend import (
+    AtomicWriter,
+    BufferedAtomicWriter,
+    MetadataFix,
+    Stat,
+    Timeouts,
+    file_path,
+    guess_type,
+)
 from ...dsn import secret_values
 from ..generic import FsspecBackend
 from .errors import Reader, oserror
@@ -193,18 +201,66 @@ class GCSBackend(FsspecBackend):
     # uploads alike; the 412 that refuses it reaches us as FileExistsError.
 
     def _put_bytes(self, path: str, data: bytes, *, exclusive: bool = False) -> None:
-        self.base.pipe_file(path, data, mode=_mode(exclusive), content_type=_content_type(path))
+        self.base.pipe_file(path, data, mode=_mode(exclusive), **self._upload_kwargs(path))
 
     def _put_file(self, local: str, path: str, *, exclusive: bool = False) -> None:
-        self.base.put_file(local, path, mode=_mode(exclusive), content_type=_content_type(path))
+        self.base.put_file(local, path, mode=_mode(exclusive), **self._upload_kwargs(path))
 
     async def _put_bytes_async(self, path: str, data: bytes) -> None:
         fs: Any = self.base
-        await fs._pipe_file(path, data, content_type=_content_type(path))
+        await fs._pipe_file(path, data, **self._upload_kwargs(path))
+
+    def _upload_kwargs(self, path: str) -> dict[str, Any]:
+        """What each upload of ``path`` sets: its guessed type and the DSN's
+        ``cache_control`` (gcsfs's ``fixed_key_metadata``)."""
+        kwargs: dict[str, Any] = {"content_type": _content_type(path)}
+        cache_control = self.config.settings.get("cache_control")
+        if cache_control is not None:
+            kwargs["fixed_key_metadata"] = {"cache_control": cache_control}
+        return kwargs
+
+    def public_read_fix(self) -> str:
+        bucket = self.config.root.partition("/")[0]
+        return (
+            f"let everyone read the bucket's objects: gcloud storage buckets "
+            f"add-iam-policy-binding gs://{bucket} --member=allUsers "
+            "--role=roles/storage.objectViewer (the project's public access prevention "
+            "must allow it); or keep it private and sign URLs: qs_auth=true with a "
+            "service-account key"
+        )
+
+    metadata = True
+
+    @_translating
+    def fix_metadata(self, key: str, *, dry_run: bool = False) -> MetadataFix:
+        """One ``objects.patch`` of the fields that differ, conditional on the object's
+        metageneration, so an object changed meanwhile is not touched."""
+        fs: Any = self.base
+        info = fs.info(self.path(key))
+        wanted = {
+            "contentType": guess_type(key) or info.get("contentType"),
+            "cacheControl": self.config.settings.get("cache_control") or info.get("cacheControl"),
+        }
+        patch = {name: value for name, value in wanted.items() if value != info.get(name)}
+        if patch and not dry_run:
+            bucket, name, _ = fs.split_path(self.path(key))
+            fs.call(
+                "PATCH",
+                "b/{}/o/{}",
+                bucket,
+                name,
+                json=patch,
+                ifMetagenerationMatch=info["metageneration"],
+                json_out=True,
+            )
+        return MetadataFix(tuple(_HEADERS[name] for name in patch))
 
     @_translating
     def delete(self, key: str) -> None:
         self.base.rm_file(self.path(key))  # a missing object is a 404: FileNotFoundError
+
+
+_HEADERS = {"contentType": "content-type", "cacheControl": "cache-control"}
 
 
 def _mode(exclusive: bool) -> str:

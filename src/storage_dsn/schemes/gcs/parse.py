@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ...dsn import TIMEOUT_PARAMS, expires_param, flag, timeout_settings
+from ...dsn import TIMEOUT_PARAMS, cache_control_param, expires_param, flag, timeout_settings
 from ...errors import InvalidDSNError
 from ...keys import quote_key
 
@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ANONYMOUS", "GOOGLE_ENDPOINT", "PARAMS", "details", "parse_gcs"]
 
-PARAMS = TIMEOUT_PARAMS | frozenset({"project", "endpoint_url", "qs_auth", "expires"})
+PARAMS = TIMEOUT_PARAMS | frozenset(
+    {"project", "endpoint_url", "qs_auth", "expires", "cache_control"}
+)
 #: Where requests go unless the DSN says otherwise; public URLs use the same host.
 GOOGLE_ENDPOINT = "https://storage.googleapis.com"
 #: gcsfs's ``token`` for sending no credentials at all.
@@ -71,6 +73,9 @@ def parse_gcs(parts: DSNParts) -> StorageConfig:
         )
     if "project" in parts.params:
         options["project"] = parts.params["project"]
+    cache_control = cache_control_param(parts.params)
+    if cache_control is not None:
+        settings["cache_control"] = cache_control
     prefix = "/".join(segments)
     root = f"{bucket}/{prefix}".rstrip("/")
     # Objects are served at ENDPOINT/BUCKET/KEY by Google's XML API and by fake-gcs-server.

@@ -11,7 +11,7 @@ import re
 
 from .location import S3Location
 
-__all__ = ["explain", "s3_code"]
+__all__ = ["explain", "public_read_fix", "s3_code"]
 
 _CODE_IN_TEXT = re.compile(
     r"\((NoSuchBucket|RequestTimeTooSkewed|InvalidAccessKeyId|"
@@ -72,3 +72,28 @@ def explain(exc: OSError, loc: S3Location) -> OSError:
             key,
         )
     return exc
+
+
+def public_read_fix(loc: S3Location, acl: str | None) -> str:
+    """What to try when anonymous GETs of the storage's objects are refused (403)."""
+    place = f"{loc.bucket}/{loc.prefix}/*" if loc.prefix else f"{loc.bucket}/*"
+    policy = (
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*",'
+        f'"Action":"s3:GetObject","Resource":"arn:aws:s3:::{place}"}}]}}'
+    )
+    by_policy = (
+        "give the bucket a policy that lets everyone read: aws s3api put-bucket-policy "
+        f"--bucket {loc.bucket} --policy '{policy}' (on AWS, the bucket's Block Public "
+        "Access settings must allow public policies)"
+    )
+    signed = "or keep the bucket private and presign URLs: qs_auth=true"
+    if acl == "public-read":
+        return (
+            "the DSN already asks for acl=public-read, so the bucket ignores or blocks ACLs "
+            f"(AWS: Object Ownership 'bucket owner enforced'): {by_policy}; {signed}"
+        )
+    return (
+        "add acl=public-read to the DSN, then run `storage-dsn update-metadata DSN` for the "
+        f"objects already stored (buckets with ACLs disabled refuse both); or {by_policy}; "
+        f"{signed}"
+    )

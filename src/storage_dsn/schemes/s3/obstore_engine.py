@@ -14,6 +14,7 @@ import errno
 import functools
 import importlib.util
 import io
+import logging
 import os
 import re
 import threading
@@ -28,6 +29,7 @@ from ...backend import (
     AtomicWriter,
     Backend,
     BufferedAtomicWriter,
+    MetadataFix,
     Stat,
     Timeouts,
     file_path,
@@ -35,7 +37,8 @@ from ...backend import (
     is_listable,
     short_read,
 )
-from .hints import explain
+from ...errors import MissingBackendError
+from .hints import explain, public_read_fix
 from .location import credentials, location, upload_settings
 from .s3fs_engine import etag_md5
 
@@ -45,6 +48,8 @@ if TYPE_CHECKING:
     from ...dsn import StorageConfig
 
 __all__ = ["ObstoreBackend"]
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 #: Multipart part size for large uploads: fewer, larger parts than obstore's default.
@@ -95,14 +100,18 @@ def _oserror(key: str, exc: BaseException) -> OSError:
         )
         if cls is OSError and refused:
             cls, code = PermissionError, errno.EACCES
-        return cls(code, summary, key)
+        return cls(code, summary, key) if key else cls(code, summary)
     summary = text.splitlines()[0][:200] if text else type(exc).__name__
     lowered = text.lower()
     if cls is OSError and "timed out" in lowered:
         cls, code = TimeoutError, errno.ETIMEDOUT
     elif cls is OSError and any(w in lowered for w in ("connect", "sending request", "reset")):
         cls, code = ConnectionError, errno.ECONNRESET
-    return cls(code, summary, key)
+    return cls(code, summary, key) if key else cls(code, summary)
+
+
+class _Unlistable(Exception):
+    """A listing page holds a name object_store cannot parse."""
 
 
 @contextmanager
@@ -334,8 +343,30 @@ class ObstoreBackend(Backend):
     def md5(self, key: str, stat: Stat) -> str:
         return etag_md5(stat) or super().md5(key, stat)
 
+    metadata = True
+
+    def fix_metadata(self, key: str, *, dry_run: bool = False) -> MetadataFix:
+        """Through s3fs: obstore copies objects but cannot replace their metadata, so a
+        copy onto itself would change nothing (the default engine's client does it)."""
+        return self._metadata_backend().fix_metadata(key, dry_run=dry_run)
+
+    @functools.cached_property
+    def _s3fs(self) -> Backend:
+        from .s3fs_engine import S3Backend
+
+        return S3Backend(self.config, environ=self.environ)
+
+    def _metadata_backend(self) -> Backend:
+        if importlib.util.find_spec("s3fs") is None:
+            # Updating stored metadata needs it even on this engine.
+            raise MissingBackendError(self.config.scheme, "s3fs", "s3")
+        return self._s3fs
+
     def explain(self, exc: OSError) -> OSError:
         return explain(exc, location(self.config))
+
+    def public_read_fix(self) -> str:
+        return public_read_fix(location(self.config), upload_settings(self.config).get("ACL"))
 
     @_translating
     def delete(self, key: str) -> None:
@@ -370,26 +401,61 @@ class ObstoreBackend(Backend):
         return (key for key, _ in self.scan(prefix))
 
     def scan(self, prefix: str) -> Iterator[tuple[str, Stat]]:
+        # S3 lists in key order, one page at a time: the listing is a stream, never held
+        # whole (a sync merges it with the other side's as it comes). Errors are
+        # translated while iterating, where a later page can fail.
+        last: str | None = None
+        try:
+            with _obstore_errors(prefix):
+                for key, st in self._pages(prefix):
+                    last = key
+                    yield key, st
+        except _Unlistable as exc:
+            # object_store refuses a whole listing page that holds a name it cannot parse
+            # (S3 takes "a//b", "/a", "a/./b"); s3fs lists every name as it is, and the
+            # storage then skips those that are not keys, so the valid keys still show.
+            # The listing goes on through s3fs from where it stopped.
+            if importlib.util.find_spec("s3fs") is None:
+                raise OSError(
+                    errno.EIO,
+                    f"{exc}: obstore cannot list it; pip install 'storage-dsn[s3]' and the "
+                    "listing goes through s3fs",
+                ) from None
+            log.info("obstore cannot list %r (%s): listing through s3fs", prefix, exc)
+            for key, st in self._lister().scan(prefix):
+                if last is None or key > last:
+                    yield key, st
+
+    def _pages(self, prefix: str) -> Iterator[tuple[str, Stat]]:
         import obstore
+        from obstore.exceptions import InvalidPathError
 
         directory = prefix.rpartition("/")[0]
-        # S3 lists in key order, one page at a time: the listing is a stream, never
-        # held whole (a sync merges it with the other side's as it comes). Errors are
-        # translated while iterating, where a later page can fail.
-        with _obstore_errors(prefix):
-            pages = iter(obstore.list(self.store, prefix=directory or None))
-            for batch in pages:
+        last: str | None = None
+        try:
+            for batch in obstore.list(self.store, prefix=directory or None):
                 for meta in batch:
                     key = meta["path"]
+                    # object_store lists a folder marker ("photos/", left by other tools)
+                    # as "photos", at the place of "photos/": after "photos" itself and
+                    # after "photos-1.jpg". A name out of order is such a marker (the
+                    # object of that name, if any, came first); one in order is an empty
+                    # object or a marker alone, which only a request can tell apart.
+                    if last is not None and key <= last:
+                        continue
                     if (
                         key.startswith(prefix)
                         and is_listable(key)
-                        # object_store lists a folder marker ("photos/", left by other tools)
-                        # as "photos", an empty object no GET can read: only empty entries
-                        # can be markers, and those are asked about.
                         and (meta["size"] or self.exists(key))
                     ):
+                        last = key
                         yield key, _stat(key, meta)
+        except InvalidPathError as exc:
+            raise _Unlistable(str(exc).splitlines()[0][:200]) from None
+
+    def _lister(self) -> Backend:
+        """The s3fs engine on the same storage, for listings obstore refuses."""
+        return self._s3fs
 
     @_translating
     def read_many(self, keys: Sequence[str]) -> dict[str, bytes]:

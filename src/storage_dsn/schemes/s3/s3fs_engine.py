@@ -10,10 +10,20 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, BinaryIO, Literal
 
-from ...backend import Backend, CheckedReader, Stat, Timeouts, file_path, guess_type, short_read
+from ...backend import (
+    Backend,
+    CheckedReader,
+    MetadataFix,
+    Stat,
+    Timeouts,
+    file_path,
+    guess_type,
+    short_read,
+)
 from ..generic import FsspecBackend
-from .hints import explain
+from .hints import explain, public_read_fix
 from .location import credentials, location, same_service, upload_settings
+from .metadata import fix as fix_in_place
 
 __all__ = ["S3Backend", "etag_md5"]
 
@@ -115,6 +125,20 @@ class S3Backend(FsspecBackend):
 
     def explain(self, exc: OSError) -> OSError:
         return explain(exc, location(self.config))
+
+    def public_read_fix(self) -> str:
+        return public_read_fix(location(self.config), upload_settings(self.config).get("ACL"))
+
+    metadata = True
+
+    def fix_metadata(self, key: str, *, dry_run: bool = False) -> MetadataFix:
+        fs: Any = self.base
+        bucket, path, _ = fs.split_path(self.path(key))
+        upload = upload_settings(self.config)
+        try:
+            return fix_in_place(fs.call_s3, bucket, path, key, upload, dry_run=dry_run)
+        except FileNotFoundError:
+            raise FileNotFoundError(key) from None
 
     def _head(self, key: str) -> dict[str, Any]:
         fs: Any = self.base
