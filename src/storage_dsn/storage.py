@@ -422,7 +422,10 @@ class Storage:
         validate_prefix(prefix)
         if not self.backend.metadata:
             return MetadataResult(dry_run=dry_run, supported=False)
-        keys = list(self.list(prefix))
+        # Names other tools stored that are not keys stay in the run, in listing order,
+        # to be reported as skipped (refused before any request) rather than left unsaid.
+        keys: list[str] = []
+        keys.extend(key for key, _ in self.scan(prefix, invalid=lambda name, _: keys.append(name)))
         fix = functools.partial(self._fix_metadata, dry_run=dry_run)
         return update_all(keys, fix, dry_run=dry_run, progress=progress, jobs=jobs)
 

@@ -106,11 +106,12 @@ def cmd_check(args: argparse.Namespace, environ: Mapping[str, str], out: Output)
     if not args.json:
         for name, value in rows:
             out.line(f"{name:<12} {value}")
-    storage = open_storage(config.to_dsn())
-    steps = _probe(storage, out, quiet=args.json) if args.connect else []
+    # Opening checks that the scheme's extra is installed: only when the storage is used.
+    storage = open_storage(config.to_dsn()) if args.connect or args.public else None
+    steps = _probe(storage, out, quiet=args.json) if storage is not None and args.connect else []
     status = 1 if any(not step["ok"] for step in steps) else 0
     repaired: dict[str, Any] | None = None
-    if args.repair and not status:
+    if args.repair and not status and storage is not None:
         repaired = _repair(storage, out, quiet=args.json)
         status = 0 if repaired["ok"] else 1
     if args.json:
@@ -129,7 +130,7 @@ def cmd_check(args: argparse.Namespace, environ: Mapping[str, str], out: Output)
         if repaired is not None:
             report["repair"] = repaired
         out.json(report)
-    if args.public and not status:
+    if args.public and not status and storage is not None:
         return check_public(storage, out)
     return status
 
@@ -383,9 +384,9 @@ def _dry_run_json(plan: Plan, src: Storage, dst: Storage, out: Output) -> int:
             "copy": [{"key": key, "size": st.size} for key, st in plan.copy],
             "delete": plan.delete,
             "skipped": plan.skipped,
-            "bytes": plan.copy_bytes,
-            "errors": [out.scrub(error) for error in plan.errors],
             "ignored": {name: out.scrub(why) for name, why in sorted(plan.ignored.items())},
+            "errors": [out.scrub(error) for error in plan.errors],
+            "bytes": plan.copy_bytes,
         }
     )
     return 1 if plan.errors else 0
@@ -406,8 +407,8 @@ def _summary_json(result: SyncResult, src: Storage, dst: Storage, out: Output) -
             "deleted": result.deleted,
             "failed": {key: out.scrub(error) for key, error in sorted(result.failed.items())},
             "errors": [out.scrub(error) for error in result.errors],
-            "server_side": result.server_side,
             "ignored": {name: out.scrub(why) for name, why in sorted(result.ignored.items())},
+            "server_side": result.server_side,
             "bytes": result.bytes,
             "seconds": round(result.seconds, 3),
         }

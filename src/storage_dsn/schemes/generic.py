@@ -122,7 +122,7 @@ class FsspecBackend(Backend):
         return lambda key: self._copy_inside(other.path(key), self.path(key))
 
     def _copy_inside(self, source_path: str, path: str) -> None:
-        self.base.copy(source_path, path)
+        self.base.cp_file(source_path, path)
 
     def delete(self, key: str) -> None:
         # stat, not isfile: fsspec's isfile answers False for any error, and a failed

@@ -196,7 +196,9 @@ class S3Backend(FsspecBackend):
             extra: dict[str, str] = {}
             if replace:
                 extra = {"MetadataDirective": "REPLACE", **self._upload_kwargs(path)}
-            self.base.copy(f"{root}/{key}" if root else key, path, **extra)
+            # cp_file, not copy: copy would expand a key that is also a folder ("a"
+            # beside "a/b") into the folder's keys.
+            self.base.cp_file(f"{root}/{key}" if root else key, path, **extra)
 
         return copy
 
