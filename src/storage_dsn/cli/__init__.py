@@ -13,12 +13,16 @@ and :mod:`.output` what they print.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from .. import __version__
+from ..dsn import redact_dsn
 from ..errors import StorageDSNError
 from ..storage import DEFAULT_ENV
 from ..sync import DEFAULT_JOBS
@@ -28,10 +32,13 @@ from .output import Output, one_line, printable, redact_dsns
 
 __all__ = ["main", "resolve_dsn"]
 
+# Anything that starts like a URL ("s3:", "az+http:") may carry a secret.
+_LOOKS_LIKE_DSN = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*:")
+
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
     """Run the command line; return the exit code."""
-    args = _parser().parse_args(argv)
+    args = _parse_args(list(sys.argv[1:] if argv is None else argv))
     out = Output(sys.stdout, sys.stderr)
     try:
         return int(args.func(args, environ, out))
@@ -44,6 +51,25 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     except Exception as exc:  # a backend down or refusing: one line, never a traceback
         out.error(one_line(exc))
         return 1
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    """The parsed arguments; what argparse prints (usage errors quote arguments) shows
+    every argument that is or looks like a DSN redacted, however argparse quoted it."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(printed):
+            return _parser().parse_args(argv)
+    finally:
+        sys.stderr.write(_hide_dsns(printed.getvalue(), argv))
+
+
+def _hide_dsns(text: str, argv: list[str]) -> str:
+    for arg in sorted(set(argv), key=len, reverse=True):
+        if _LOOKS_LIKE_DSN.match(arg) or "@" in arg:
+            hidden = redact_dsn(arg)
+            text = text.replace(repr(arg), repr(hidden)).replace(arg, hidden)
+    return text
 
 
 class _Parser(argparse.ArgumentParser):

@@ -150,6 +150,10 @@ class ObstoreBackend(Backend):
 
     # -- construction -------------------------------------------------------------------
 
+    def secret_values(self) -> Sequence[str]:
+        found = credentials(self.config, self.environ) or ()
+        return [*super().secret_values(), *(v for v in found if v)]
+
     def _settings(self) -> tuple[Any, Any]:
         """obstore's S3 config and client options for this storage.
 
