@@ -144,6 +144,14 @@ def remember(values: Iterable[str]) -> None:
         _forms = tuple(sorted(forms, key=len, reverse=True))
 
 
+def _reset() -> None:
+    """Forget every remembered secret (for tests)."""
+    global _forms
+    with _lock:
+        _secrets.clear()
+        _forms = ()
+
+
 def scrub(text: str, extra: Iterable[str] = ()) -> str:
     """``text`` with every remembered secret (and each of ``extra``), in every form,
     replaced by ``***``."""

@@ -24,6 +24,7 @@ from typing import NoReturn
 from .. import __version__
 from ..dsn import redact_dsn
 from ..errors import StorageDSNError
+from ..registry import parse_dsn
 from ..storage import DEFAULT_ENV
 from ..sync import DEFAULT_JOBS
 from . import commands
@@ -67,21 +68,31 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
 def _hide_dsns(text: str, argv: list[str]) -> str:
     for arg in sorted(set(argv), key=len, reverse=True):
         if _LOOKS_LIKE_DSN.match(arg) or "@" in arg:
-            hidden = redact_dsn(arg)
-            text = text.replace(repr(arg), repr(hidden)).replace(arg, hidden)
-    return text
+            hidden = _hidden(arg)
+            for shown, instead in ((repr(arg), repr(hidden)), (arg, hidden)):
+                text = text.replace(shown, instead)
+                text = text.replace(printable(shown), printable(instead))
+    return redact_dsns(text)
+
+
+def _hidden(arg: str) -> str:
+    """A DSN redacted; anything else that looks like one, all but its scheme (what is
+    not a valid DSN cannot be told apart reliably: a secret pasted unencoded)."""
+    try:
+        parse_dsn(arg)
+    except StorageDSNError:
+        scheme = arg.strip().partition(":")[0] if _LOOKS_LIKE_DSN.match(arg) else ""
+        return f"{scheme}:***" if scheme else "***"
+    return redact_dsn(arg)
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, whose usage errors never show a DSN's secret.
-
-    argparse quotes the offending argument in its message ("invalid choice: 's3://...'"),
-    and a DSN given in the wrong place would be printed whole.
-    """
+    """argparse, whose usage errors show no control character raw (an argument's newline
+    would fake a line). DSNs in them are redacted by :func:`_parse_args`."""
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {printable(redact_dsns(message))}\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)}\n")
 
 
 def _parser() -> argparse.ArgumentParser:
