@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
-from .dsn import secret_values as config_secrets
-
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
@@ -384,11 +382,11 @@ class Backend:
         for key, data in items.items():
             self.write_bytes(key, data)
 
-    def secret_values(self) -> Sequence[str]:
-        """Every secret the backend holds, to keep out of all output: the DSN's
-        (:func:`~storage_dsn.dsn.secret_values`), and those it found elsewhere
-        (credentials in the environment, a key file); read when the backend is made."""
-        return config_secrets(self.config)
+    def secrets_found(self) -> Sequence[str]:
+        """The secrets the backend holds beyond its DSN's (credentials from the
+        environment, a key file's private key), to keep out of all output; asked once,
+        when the backend is made. By default none."""
+        return ()
 
     def translate_error(self, exc: Exception, key: str) -> Exception:
         """What ``exc``, raised by the backend's library for ``key``, is: an OSError

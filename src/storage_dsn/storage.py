@@ -155,7 +155,7 @@ class Storage:
             with self._lock:
                 if self._backend is None:
                     created = self._scheme.open_backend(self._config, environ=self._environ)
-                    remember(created.secret_values())  # credentials from the environment
+                    remember(created.secrets_found())  # from the environment, key files
                     self._backend = created
                 backend = self._backend
         return backend

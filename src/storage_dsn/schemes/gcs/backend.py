@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import urlsplit
 
 from ...backend import AtomicWriter, BufferedAtomicWriter, Stat, file_path, guess_type
-from ...dsn import json_secrets
+from ...dsn import json_secrets, secret_values
 from ..generic import FsspecBackend
 from .errors import Reader, oserror
 from .parse import ANONYMOUS
@@ -45,11 +45,11 @@ class GCSBackend(FsspecBackend):
     resumable beyond; either way the object appears whole or not at all.
     """
 
-    def secret_values(self) -> Sequence[str]:
-        """The DSN's secrets, and those of the key file that ``option.token`` or
+    def secrets_found(self) -> Sequence[str]:
+        """The secret fields of the key file that ``option.token`` or
         ``GOOGLE_APPLICATION_CREDENTIALS`` names (its private key, once loaded, may
         travel in a library's message)."""
-        found = list(super().secret_values())
+        found: list[str] = []
         token = self.config.options.get("token")
         for path in (token, self.environ.get("GOOGLE_APPLICATION_CREDENTIALS")):
             if isinstance(path, str) and not path.lstrip().startswith("{"):
@@ -59,7 +59,7 @@ class GCSBackend(FsspecBackend):
     @functools.cached_property
     def secrets(self) -> Sequence[str]:
         """The credentials this storage holds, as text to mask in error messages."""
-        return self.secret_values()
+        return [*secret_values(self.config), *self.secrets_found()]
 
     def guarded(self, key: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` with any error raised as :func:`~.errors.oserror` makes it.

@@ -150,9 +150,8 @@ class ObstoreBackend(Backend):
 
     # -- construction -------------------------------------------------------------------
 
-    def secret_values(self) -> Sequence[str]:
-        found = credentials(self.config, self.environ) or ()
-        return [*super().secret_values(), *(v for v in found if v)]
+    def secrets_found(self) -> Sequence[str]:
+        return [v for v in credentials(self.config, self.environ) or () if v]
 
     def _settings(self) -> tuple[Any, Any]:
         """obstore's S3 config and client options for this storage.

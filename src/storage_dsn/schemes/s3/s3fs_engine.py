@@ -29,9 +29,8 @@ class S3Backend(FsspecBackend):
     the key is missing): half the round trips where latency is all that matters.
     """
 
-    def secret_values(self) -> Sequence[str]:
-        found = credentials(self.config, self.environ) or ()
-        return [*super().secret_values(), *(v for v in found if v)]
+    def secrets_found(self) -> Sequence[str]:
+        return [v for v in credentials(self.config, self.environ) or () if v]
 
     def storage_options(self) -> dict[str, Any]:
         options = super().storage_options()
