@@ -227,14 +227,6 @@ def where(refusing_server: str, tmp_path_factory: pytest.TempPathFactory) -> Whe
     return Where(refused, refusing_server, gcs_key, key_file, ssh_key_file)
 
 
-@pytest.fixture(autouse=True)
-def _forget_secrets() -> Iterator[None]:
-    """Each case starts with no secret known: what hides it must be its own storage."""
-    redaction._reset()
-    yield
-    redaction._reset()
-
-
 @dataclass(frozen=True)
 class Case:
     name: str

@@ -25,6 +25,7 @@ import contextlib
 import functools
 import json
 import logging
+import re
 import sys
 import threading
 import traceback
@@ -71,6 +72,8 @@ LOGGERS = (
 # Shorter values are not masked: "***" in place of every "ab" would garble all output,
 # and no real credential is that short.
 _MIN_LENGTH = 4
+# Shorter values are masked only where they stand alone, not inside a longer word.
+_MIN_ANYWHERE = 8
 # A base64 run this short could occur by chance; shorter cores are not masked.
 _MIN_BASE64 = 8
 
@@ -161,12 +164,20 @@ def scrub(text: str, extra: Iterable[str] = ()) -> str:
         forms = sorted({*_forms, *(f for e in extra for f in secret_forms(e))}, key=len)[::-1]
     for form in forms:
         if form in text:
-            text = text.replace(form, MASK)
+            text = _replace(text, form)
     return text
 
 
+def _replace(text: str, form: str) -> str:
+    if len(form) >= _MIN_ANYWHERE:
+        return text.replace(form, MASK)
+    # A short value ("anon", a dev password "pass") is masked where it stands alone, not
+    # inside a word ("anonymous", "password"), which would garble the output.
+    return re.sub(rf"(?<![A-Za-z0-9]){re.escape(form)}(?![A-Za-z0-9])", MASK, text)
+
+
 def _leaks(text: str) -> bool:
-    return any(form in text for form in _forms)
+    return any(form in text and _replace(text, form) != text for form in _forms)
 
 
 # -- logs ---------------------------------------------------------------------------------
