@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from .errors import InvalidDSNError, StorageDSNError
+from .redaction import Secret
 
 __all__ = [
     "MAX_URL_EXPIRES",
@@ -520,7 +521,7 @@ def _freeze(value: Any) -> Any:
     if type(value) in _SCALARS:
         return value
     if isinstance(value, Mapping):
-        return MappingProxyType({str(k): _freeze(v) for k, v in value.items()})
+        return MappingProxyType({str(k): _freeze(_guard(str(k), v)) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
         return tuple(_freeze(v) for v in value)
     if value is None or isinstance(value, (str, int, float, bytes)):
@@ -528,7 +529,17 @@ def _freeze(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def _guard(name: str, value: Any) -> Any:
+    """A secret option's value as a :class:`~storage_dsn.redaction.Secret`, whose repr is
+    ``'***'``: a config's options, a variable holding one, never show it."""
+    if type(value) is str and (_SECRET_NAME.search(name) or _EMBEDDED_SECRET.search(value)):
+        return Secret(value)
+    return value
+
+
 def _thaw(value: Any) -> Any:
+    if isinstance(value, Secret):  # plain again: fsspec tells filesystems apart by repr
+        return str(value)
     if isinstance(value, Mapping):
         return {k: _thaw(v) for k, v in value.items()}
     if isinstance(value, tuple):
