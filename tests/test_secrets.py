@@ -11,6 +11,7 @@ that answers 403 to everything.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import traceback
@@ -414,3 +415,45 @@ class TestCorpus:
                 texts[f"{form} #{number}"] = f"{out}\n{err}"
                 assert exit_info.value.code == 2
         assert not _found(forms, texts)
+
+
+# -- single leaks, each in the form it was found in ---------------------------------------
+
+GCS_TOKEN = "ya29.c0rpus/Access+Token=%5"
+
+
+def test_gcs_errors_mask_every_form_of_the_token() -> None:
+    """gcsfs's messages can carry the token (a URL's ``access_token=``, quote_plus-encoded):
+    the backend's translation masks it in every form."""
+    from storage_dsn.schemes.gcs.backend import GCSBackend
+
+    config = parse_dsn(f"gs+http://127.0.0.1:9/bucket/?option.token={quote(GCS_TOKEN, safe='')}")
+
+    def fail() -> None:
+        raise RuntimeError(
+            f"GET https://oauth2.example/tokeninfo?access_token={quote_plus(GCS_TOKEN)} "
+            f"({quote(GCS_TOKEN)}, {GCS_TOKEN})"
+        )
+
+    with pytest.raises(OSError, match="tokeninfo") as info:
+        GCSBackend(config).guarded("a.txt", fail)
+    text = _describe(info.value)  # first: pytest keeps an assert's operands in locals
+    assert not _found(_forms(GCS_TOKEN), {"error": text})
+
+
+def test_cli_masks_a_gcs_key_in_every_form(where: Where) -> None:
+    """The command line masks a service-account key's private key wherever a library's
+    message puts it: escaped in JSON, percent-encoded, quote_plus-encoded."""
+    from storage_dsn.cli.output import Output
+    from storage_dsn.dsn import secret_values
+
+    config = parse_dsn(
+        f"gs+http://127.0.0.1:9/bucket/?option.token={quote(json.dumps(where.gcs_key))}"
+    )
+    out, err = io.StringIO(), io.StringIO()
+    output = Output(out, err)
+    output.hide(secret_values(config))
+    pem = where.gcs_key["private_key"]
+    for shown in (pem, json.dumps(pem), quote(pem), quote_plus(pem), quote(json.dumps(pem))):
+        output.error(f"failed: {shown}")
+    assert not _found(_forms(pem) + _forms(GCS_KEY_ID), {"stderr": err.getvalue()})
