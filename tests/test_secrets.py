@@ -290,20 +290,14 @@ OPERATIONS: dict[str, Callable[[Storage], Any]] = {
 }
 
 
-def _failures(storage: Storage) -> dict[str, str]:
-    """What each operation on ``storage`` raised, described. (No DSN in this frame: the
+def _failure(storage: Storage, operation: Callable[[Storage], Any]) -> str | None:
+    """What ``operation`` on ``storage`` raised, described. (No DSN in this frame: the
     traceback starts here, its locals shown.)"""
-    texts = {}
-    for name, operation in OPERATIONS.items():
-        try:
-            operation(storage)
-        except Exception as exc:
-            texts[name] = _describe(exc)
-    return texts
-
-
-def _run_case(build: Callable[[Where], str], where: Where) -> dict[str, str]:
-    return _failures(open_storage(build(where)))
+    try:
+        operation(storage)
+    except Exception as exc:
+        return _describe(exc)
+    return None
 
 
 @dataclass
@@ -333,9 +327,21 @@ def corpus_run(where: Where) -> Iterator[Run]:
         for name in names:
             logging.getLogger(name).setLevel(logging.DEBUG)
         try:
-            with ThreadPoolExecutor(len(CORPUS)) as pool:
-                futures = {c: pool.submit(_run_case, CORPUS[c][0], where) for c in CASES}
-                errors = {c: future.result() for c, future in futures.items()}
+            storages = {c: open_storage(CORPUS[c][0](where)) for c in CASES}
+            # Every operation of every case at once: each mostly waits (on a refusal, on
+            # a client's backoff before its one retry).
+            with ThreadPoolExecutor(32) as pool:
+                futures = {
+                    (c, name): pool.submit(_failure, storages[c], operation)
+                    for c in CASES
+                    for name, operation in OPERATIONS.items()
+                }
+                errors: dict[str, dict[str, str]] = {c: {} for c in CASES}
+                for (c, name), future in futures.items():
+                    text = future.result()
+                    if text is not None:
+                        errors[c][name] = text
+            del storages
         finally:
             logging.getLogger().removeHandler(handler)
             for name, level in levels.items():
