@@ -167,3 +167,12 @@ class TestExceptions:
             text = "".join(traceback.format_exception(exc))
         assert "c0rpus" not in text
         assert "token=***" in text
+
+    def test_sdk_message_attribute(self) -> None:
+        """An SDK error's ``message`` attribute (Azure's, gcsfs's) is scrubbed too."""
+        remember([SECRET])
+        error = RuntimeError(SECRET)
+        error.message = f"url?sig={quote(SECRET, safe='')}"  # type: ignore[attr-defined]
+        redaction.scrub_exception(error)
+        assert str(error) == "***"
+        assert error.message == "url?sig=***"  # type: ignore[attr-defined]

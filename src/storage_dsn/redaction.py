@@ -264,11 +264,11 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 def _scrub_message(error: BaseException) -> None:
     try:
         error.args = tuple(_scrubbed(a) for a in error.args)
-        if isinstance(error, OSError):
-            for name in ("strerror", "filename", "filename2"):
-                value = getattr(error, name)
-                if isinstance(value, str) and _leaks(value):
-                    setattr(error, name, scrub(value))
+        # OSError's text is its attributes; SDK errors keep theirs in ``message`` too.
+        for name in ("strerror", "filename", "filename2", "message"):
+            value = getattr(error, name, None)
+            if isinstance(value, str) and _leaks(value):
+                setattr(error, name, scrub(value))
         notes = getattr(error, "__notes__", None)
         if isinstance(notes, list):
             notes[:] = [_scrubbed(n) for n in notes]
