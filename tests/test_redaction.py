@@ -81,6 +81,11 @@ class TestScrub:
         assert scrub("abc abc") == "abc abc"
         assert scrub("token=anon, anonymous") == "token=***, anonymous"
 
+    def test_undecodable_environment_value(self) -> None:
+        """A secret from os.environ with undecodable bytes (surrogates) is remembered."""
+        remember(["abc\udcffdefgh"])
+        assert scrub("x abc\udcffdefgh") == "x ***"
+
     def test_extra(self) -> None:
         """Values given to one call are masked in it only."""
         assert scrub(f"x {quote_plus(SECRET)}", [SECRET]) == "x ***"

@@ -103,9 +103,11 @@ def secret_forms(secret: str) -> list[str]:
     value, as in ``user:password``), and each long line of a multi-line secret."""
     if len(secret) < _MIN_LENGTH:
         return []
-    forms = {secret, quote_plus(secret, safe=""), json.dumps(secret)[1:-1], repr(secret)[1:-1]}
+    # surrogatepass: a value from os.environ may hold undecodable bytes as surrogates.
+    plus = quote_plus(secret, safe="", errors="surrogatepass")
+    forms = {secret, plus, json.dumps(secret)[1:-1], repr(secret)[1:-1]}
     for safe in ("", "/"):
-        encoded = quote(secret, safe=safe)
+        encoded = quote(secret, safe=safe, errors="surrogatepass")
         forms.update({encoded, _lower_hex(encoded)})
     raw = secret.encode("utf-8", "surrogatepass")
     for core in _base64_cores(raw):
