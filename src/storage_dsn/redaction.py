@@ -220,6 +220,7 @@ def install_log_filter() -> None:
     and a library creates loggers as it imports its modules (botocore's on the first
     request): so the filter runs where every record is made, the log record factory,
     for the records of those loggers. The factory in place is kept and called first.
+    The loggers themselves get the filter too, in case a later factory drops ours.
     """
     global _installed
     with _lock:
@@ -227,6 +228,8 @@ def install_log_filter() -> None:
             return
         _installed = True
         previous = logging.getLogRecordFactory()
+    for name in LOGGERS:
+        logging.getLogger(name).addFilter(_FILTER)
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
