@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from storage_dsn import Storage, open_storage, registry, storage
+from storage_dsn import Storage, open_storage, redaction, registry, storage
 from tests.apps import app
 from tests.servers.azurite import ACCOUNT, QUOTED_ACCOUNT_KEY, azurite, blob_service
 from tests.servers.faults import fault_proxy, fault_proxy_session
@@ -63,9 +63,11 @@ def _clean_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
     registry._reset()
     storage.clear_cache()
+    redaction._reset()
     yield
     registry._reset()
     storage.clear_cache()
+    redaction._reset()
 
 
 @pytest.fixture

@@ -410,6 +410,12 @@ class Backend:
         for key, data in items.items():
             self.write_bytes(key, data)
 
+    def secrets_found(self) -> Sequence[str]:
+        """The secrets the backend holds beyond its DSN's (credentials from the
+        environment, a key file's private key), to keep out of all output; asked once,
+        when the backend is made. By default none."""
+        return ()
+
     def translate_error(self, exc: Exception, key: str) -> Exception:
         """What ``exc``, raised by the backend's library for ``key``, is: an OSError
         subclass (``FileNotFoundError``, ``PermissionError``, ``TimeoutError``,

@@ -10,6 +10,7 @@ scheme's parser turns the resulting :class:`DSNParts` into a :class:`StorageConf
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from .errors import InvalidDSNError, StorageDSNError
+from .redaction import Secret
 
 __all__ = [
     "MAX_URL_EXPIRES",
@@ -26,6 +28,7 @@ __all__ = [
     "cache_control_param",
     "expires_param",
     "flag",
+    "json_secrets",
     "redact_dsn",
     "scheme_of",
     "secret_values",
@@ -256,25 +259,36 @@ def split_dsn(dsn: str, scheme: str, accepted: frozenset[str]) -> DSNParts:
 
 
 def redact_dsn(dsn: str) -> str:
-    """``dsn`` with its password and secret-bearing parameters replaced by ``***``."""
-    head, sep, query = dsn.partition("?")
-    scheme, colon, rest = head.partition(":")
-    if rest.startswith("//"):
-        authority, slash, path = rest[2:].partition("/")
-        userinfo, at, hostport = authority.rpartition("@")
-        if at:
-            user, has_password, _ = userinfo.partition(":")
-            userinfo = f"{user}:{_MASK}" if has_password else user
-            authority = f"{userinfo}@{hostport}"
-        rest = f"//{authority}{slash}{path}"
+    """``dsn`` with its password and secret-bearing parameters replaced by ``***``.
+
+    The password ends at the last ``@``: a secret pasted without percent-encoding its
+    ``/``, ``?`` or ``#`` (which :func:`split_dsn` refuses) is masked whole as well.
+    """
+    scheme, colon, rest = dsn.partition(":")
+    if rest.startswith("//") and "@" in rest:
+        userinfo, _, rest = rest[2:].rpartition("@")
+        user, has_password, _ = userinfo.partition(":")
+        if any(c in user for c in "/?#"):  # no user name could hold these: all masked
+            user, has_password = _MASK, ""
+        prefix = f"//{user}:{_MASK}@" if has_password else f"//{user}@"
+    else:
+        prefix = ""
+    head, sep, query = rest.partition("?")
     if sep:
         query = "&".join(_redact_param(item) for item in query.split("&"))
-    return f"{scheme}{colon}{rest}{sep}{query}"
+    return f"{scheme}{colon}{prefix}{head}{sep}{query}"
 
 
 def secret_values(config: StorageConfig) -> list[str]:
-    """Every secret ``config`` holds, as written and decoded: for output scrubbers."""
+    """Every secret ``config`` holds, as written and decoded: for output scrubbers.
+
+    A secret that is a JSON object (a service-account key given inline) adds its own
+    secret fields (``private_key``, ``private_key_id``, ``client_secret``, ...), which
+    travel on their own, escaped and encoded, once a library has parsed it.
+    """
     found = [str(v) for k, v in config.options.items() if _SECRET_NAME.search(k) and v]
+    for value in list(found):
+        found += json_secrets(value)
     for text in _strings(config.options):
         found += [v for value in _embedded_secrets(text) for v in (value, unquote(value))]
     password = None
@@ -286,6 +300,27 @@ def secret_values(config: StorageConfig) -> list[str]:
     if password:
         found += [password, unquote(password)]
     return found
+
+
+def json_secrets(text: str) -> list[str]:
+    """The values of the secret fields of ``text`` when it is a JSON object (a
+    credentials file's content), else nothing."""
+    if not text.lstrip().startswith("{"):
+        return []
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return []
+    if not isinstance(parsed, dict):
+        return []
+    return [
+        value
+        for name, value in parsed.items()
+        if isinstance(value, str)
+        and value
+        and _SECRET_NAME.search(str(name))
+        and not str(name).endswith(("_uri", "_url"))  # token_uri: where, not what
+    ]
 
 
 def with_param(dsn: str, name: str, value: str) -> str:
@@ -501,7 +536,7 @@ def _freeze(value: Any) -> Any:
     if type(value) in _SCALARS:
         return value
     if isinstance(value, Mapping):
-        return MappingProxyType({str(k): _freeze(v) for k, v in value.items()})
+        return MappingProxyType({str(k): _freeze(_guard(str(k), v)) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
         return tuple(_freeze(v) for v in value)
     if value is None or isinstance(value, (str, int, float, bytes)):
@@ -509,7 +544,17 @@ def _freeze(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def _guard(name: str, value: Any) -> Any:
+    """A secret option's value as a :class:`~storage_dsn.redaction.Secret`, whose repr is
+    ``'***'``: a config's options, a variable holding one, never show it."""
+    if type(value) is str and (_SECRET_NAME.search(name) or _EMBEDDED_SECRET.search(value)):
+        return Secret(value)
+    return value
+
+
 def _thaw(value: Any) -> Any:
+    if isinstance(value, Secret):  # plain again: fsspec tells filesystems apart by repr
+        return str(value)
     if isinstance(value, Mapping):
         return {k: _thaw(v) for k, v in value.items()}
     if isinstance(value, tuple):

@@ -17,6 +17,7 @@ from types import MappingProxyType
 
 from .dsn import StorageConfig, scheme_of, split_dsn
 from .errors import InvalidDSNError, StorageDSNError, UnknownSchemeError
+from .redaction import guarded
 from .schemes import BUILTIN
 from .schemes.base import BackendFactory, Details, Parser, Requirements, Scheme, UrlFactory
 
@@ -39,6 +40,7 @@ _lock = threading.Lock()
 _entry_points_loaded = False
 
 
+@guarded
 def parse_dsn(dsn: str) -> StorageConfig:
     """Parse a storage DSN into a :class:`StorageConfig`.
 

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from .backend import SWEEP_AGE, AtomicWriter, Backend, MetadataFix, Stat, is_temp
-from .dsn import StorageConfig
+from .dsn import StorageConfig, secret_values
 from .errors import ConfigurationError, InvalidKeyError, StorageDSNError
 from .keys import validate_key, validate_prefix
 from .metadata import DEFAULT_JOBS, MetadataEvent, MetadataResult, update_all
+from .redaction import guarded, install_log_filter, remember, scrub_exception
 from .registry import get_scheme, parse_dsn
 from .urls import Clock, UploadForm, Urls
 
@@ -45,6 +46,7 @@ _MAX_DSN_ALIASES = 256
 _cache_lock = threading.Lock()
 
 
+@guarded
 def open_storage(
     dsn: str | None = None,
     *,
@@ -98,8 +100,10 @@ def _errors(method: Callable[..., R]) -> Callable[..., R]:
             return method(self, key, *args, **kwargs)
         except Exception as exc:
             error = _explained(self, exc, key if isinstance(key, str) else "")
+            scrub_exception(exc)  # no secret in its text, nor in the frames it left
             if error is exc:
                 raise
+            scrub_exception(error)
             raise error from exc
 
     return wrapper
@@ -135,6 +139,9 @@ class Storage:
         self._url = self._scheme.resolver(config, environ=environ)
         self._backend: Backend | None = None
         self._lock = threading.Lock()
+        # From now on no output of the package or its libraries shows these secrets.
+        remember(secret_values(config))
+        install_log_filter()
 
     def __repr__(self) -> str:
         return f"Storage({self._config.redacted()!r})"
@@ -151,7 +158,9 @@ class Storage:
         if backend is None:
             with self._lock:
                 if self._backend is None:
-                    self._backend = self._scheme.open_backend(self._config, environ=self._environ)
+                    created = self._scheme.open_backend(self._config, environ=self._environ)
+                    remember(created.secrets_found())  # from the environment, key files
+                    self._backend = created
                 backend = self._backend
         return backend
 
@@ -161,8 +170,10 @@ class Storage:
             yield from start()
         except Exception as exc:
             error = _explained(self, exc, prefix)
+            scrub_exception(exc)
             if error is exc:
                 raise
+            scrub_exception(error)
             raise error from exc
 
     def _checked(self, key: str) -> str:
@@ -193,10 +204,12 @@ class Storage:
             yield name, item
 
     @property
+    @guarded
     def fs(self) -> AbstractFileSystem:
         """An fsspec filesystem rooted at ``config.root``: keys are relative paths."""
         return self.backend.fs
 
+    @guarded
     def url(
         self,
         key: str,
@@ -217,6 +230,7 @@ class Storage:
         # The URL maker validates the key.
         return self._url.url(key, expires, download_name=download_name, content_type=content_type)
 
+    @guarded
     def upload_url(
         self, key: str, *, expires: int | None = None, content_type: str | None = None
     ) -> str:
@@ -228,6 +242,7 @@ class Storage:
         """
         return self._url.upload_url(key, expires, content_type=content_type)
 
+    @guarded
     def upload_form(
         self,
         key: str,

@@ -13,13 +13,18 @@ and :mod:`.output` what they print.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from .. import __version__
+from ..dsn import redact_dsn
 from ..errors import StorageDSNError
+from ..registry import parse_dsn
 from ..storage import DEFAULT_ENV
 from ..sync import DEFAULT_JOBS
 from . import commands, metadata
@@ -29,10 +34,13 @@ from .output import Output, one_line, printable, redact_dsns
 
 __all__ = ["main", "resolve_dsn"]
 
+# Anything that starts like a URL ("s3:", "az+http:") may carry a secret.
+_LOOKS_LIKE_DSN = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*:")
+
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
     """Run the command line; return the exit code."""
-    args = _parser().parse_args(argv)
+    args = _parse_args(list(sys.argv[1:] if argv is None else argv))
     out = Output(sys.stdout, sys.stderr)
     try:
         return int(args.func(args, environ, out))
@@ -47,16 +55,45 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         return 1
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, whose usage errors never show a DSN's secret.
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    """The parsed arguments; what argparse prints (usage errors quote arguments) shows
+    every argument that is or looks like a DSN redacted, however argparse quoted it."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(printed):
+            return _parser().parse_args(argv)
+    finally:
+        sys.stderr.write(_hide_dsns(printed.getvalue(), argv))
 
-    argparse quotes the offending argument in its message ("invalid choice: 's3://...'"),
-    and a DSN given in the wrong place would be printed whole.
-    """
+
+def _hide_dsns(text: str, argv: list[str]) -> str:
+    for arg in sorted(set(argv), key=len, reverse=True):
+        if _LOOKS_LIKE_DSN.match(arg) or "@" in arg:
+            hidden = _hidden(arg)
+            for shown, instead in ((repr(arg), repr(hidden)), (arg, hidden)):
+                text = text.replace(shown, instead)
+                text = text.replace(printable(shown), printable(instead))
+    return redact_dsns(text)
+
+
+def _hidden(arg: str) -> str:
+    """A DSN redacted; anything else that looks like one, all but its scheme (what is
+    not a valid DSN cannot be told apart reliably: a secret pasted unencoded)."""
+    try:
+        parse_dsn(arg)
+    except StorageDSNError:
+        scheme = arg.strip().partition(":")[0] if _LOOKS_LIKE_DSN.match(arg) else ""
+        return f"{scheme}:***" if scheme else "***"
+    return redact_dsn(arg)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors show no control character raw (an argument's newline
+    would fake a line). DSNs in them are redacted by :func:`_parse_args`."""
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {printable(redact_dsns(message))}\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)}\n")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -12,9 +12,10 @@ import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import IO, Any
-from urllib.parse import quote, quote_plus
 
 from ..dsn import redact_dsn
+from ..redaction import remember
+from ..redaction import scrub as scrub_secrets
 
 __all__ = [
     "BarProgress",
@@ -63,19 +64,17 @@ class Output:
     def __init__(self, stdout: IO[str], stderr: IO[str]) -> None:
         self.stdout = stdout
         self.stderr = stderr
-        self._secrets: set[str] = set()
 
     def hide(self, values: Iterable[str]) -> None:
-        """Scrub these values from everything printed from now on."""
-        self._secrets.update(v for v in values if len(v) >= 4)
+        """Scrub these values from everything printed from now on (and from the
+        package's messages and logs: they are the secrets of a storage in use)."""
+        remember(values)
 
     def scrub(self, text: str) -> str:
-        """``text`` with every hidden value, in each encoding it travels in, replaced by
-        ``***``, every DSN in it redacted and every control character escaped."""
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            for form in (secret, quote(secret, safe=""), quote_plus(secret, safe="")):
-                text = text.replace(form, "***")
-        return printable(redact_dsns(text))
+        """``text`` with every secret of the storages in use, in each encoding it travels
+        in (:func:`storage_dsn.redaction.secret_forms`), replaced by ``***``, every DSN in
+        it redacted and every control character escaped."""
+        return printable(redact_dsns(scrub_secrets(text)))
 
     def line(self, text: str, *, scrub: bool = True) -> None:
         """Print a line on stdout."""

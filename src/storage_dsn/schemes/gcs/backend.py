@@ -8,9 +8,10 @@ import binascii
 import errno
 import functools
 import json
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from ...backend import (
     AtomicWriter,
@@ -21,7 +22,7 @@ from ...backend import (
     file_path,
     guess_type,
 )
-from ...dsn import secret_values
+from ...dsn import json_secrets, secret_values
 from ..generic import FsspecBackend
 from .errors import Reader, oserror
 from .parse import ANONYMOUS
@@ -52,18 +53,21 @@ class GCSBackend(FsspecBackend):
     resumable beyond; either way the object appears whole or not at all.
     """
 
+    def secrets_found(self) -> Sequence[str]:
+        """The secret fields of the key file that ``option.token`` or
+        ``GOOGLE_APPLICATION_CREDENTIALS`` names (its private key, once loaded, may
+        travel in a library's message)."""
+        found: list[str] = []
+        token = self.config.options.get("token")
+        for path in (token, self.environ.get("GOOGLE_APPLICATION_CREDENTIALS")):
+            if isinstance(path, str) and not path.lstrip().startswith("{"):
+                found += _key_file_secrets(path)
+        return found
+
     @functools.cached_property
-    def secrets(self) -> list[str]:
+    def secrets(self) -> Sequence[str]:
         """The credentials this storage holds, as text to mask in error messages."""
-        found = secret_values(self.config)
-        try:
-            token = _json_token(self.config.options.get("token"))
-        except ValueError:
-            token = None
-        if isinstance(token, dict):
-            found += [str(v) for v in token.values() if isinstance(v, str) and len(v) >= 6]
-        found += [quote(s, safe="") for s in found]
-        return sorted({s for s in found if s}, key=len, reverse=True)
+        return [*secret_values(self.config), *self.secrets_found()]
 
     def guarded(self, key: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` with any error raised as :func:`~.errors.oserror` makes it.
@@ -281,6 +285,16 @@ def _json_token(token: object) -> object:
             raise ValueError("option.token is not a JSON object")
         return parsed
     return token
+
+
+def _key_file_secrets(path: str) -> list[str]:
+    """The secret fields of the JSON key file at ``path``; nothing when it is none."""
+    try:
+        with open(os.path.expanduser(path), encoding="utf-8") as f:
+            text = f.read(1024 * 1024)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return []
+    return json_secrets(text)
 
 
 def _filesystem_class(endpoint: str | None) -> Callable[..., AbstractFileSystem]:

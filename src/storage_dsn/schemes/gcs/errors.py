@@ -15,12 +15,13 @@ import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ...redaction import scrub
+
 __all__ = ["Reader", "oserror"]
 
 
 def _one_line(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
+    text = scrub(text, secrets)  # in each encoding: quoted, quote_plus, JSON-escaped, ...
     lines = text.strip().splitlines()
     return lines[0][:200] if lines else ""
 

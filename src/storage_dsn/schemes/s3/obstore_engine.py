@@ -160,6 +160,9 @@ class ObstoreBackend(Backend):
 
     # -- construction -------------------------------------------------------------------
 
+    def secrets_found(self) -> Sequence[str]:
+        return [v for v in credentials(self.config, self.environ) or () if v]
+
     def _settings(self) -> tuple[Any, Any]:
         """obstore's S3 config and client options for this storage.
 

@@ -39,6 +39,9 @@ class S3Backend(FsspecBackend):
     the key is missing): half the round trips where latency is all that matters.
     """
 
+    def secrets_found(self) -> Sequence[str]:
+        return [v for v in credentials(self.config, self.environ) or () if v]
+
     def storage_options(self) -> dict[str, Any]:
         options = super().storage_options()
         found = (
