@@ -15,6 +15,7 @@ from .harness import Report, machine_info, tool_versions, versions
 from .report import write_markdown
 from .scenarios_local import run_local
 from .scenarios_s3 import run_s3_large, run_s3_latency, run_s3_small
+from .scenarios_scale import run_scale
 from .scenarios_serving import run_serving
 from .scenarios_sync import run_sync
 from .scenarios_urls import run_parse, run_signing, run_urls
@@ -73,9 +74,14 @@ def main(argv: list[str]) -> int:
         run_serving(report, quick=args.quick, rounds=5)
     if not args.only or "sync" in args.only:
         run_sync(report, quick=args.quick, rounds=5)
-    path = report.save("quick" if args.quick else "latest")
+    if args.only and "scale" in args.only:
+        run_scale(report, quick=args.quick, rounds=1 if args.quick else 3)
+    # The scale group alone is saved beside latest.json, not over it (its minutes-long
+    # runs are not repeated with every other group).
+    name = "quick" if args.quick else "scale" if args.only == ["scale"] else "latest"
+    path = report.save(name)
     print(f"\nresults: {path}")
-    if not args.quick:
+    if name == "latest":
         print(f"report:  {write_markdown(report)}")
     return 0
 
