@@ -26,6 +26,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
     parser.add_argument("--only", nargs="*", help="run only these scenario groups")
     parser.add_argument(
+        "--fraction",
+        type=float,
+        default=1.0,
+        help="the scale group's sizes times this (one round below 1): for a loaded machine",
+    )
+    parser.add_argument(
         "--report", action="store_true", help="only rewrite BENCHMARKS.md from latest.json"
     )
     args = parser.parse_args(argv)
@@ -75,7 +81,8 @@ def main(argv: list[str]) -> int:
     if not args.only or "sync" in args.only:
         run_sync(report, quick=args.quick, rounds=5)
     if args.only and "scale" in args.only:
-        run_scale(report, quick=args.quick, rounds=1 if args.quick else 3)
+        one = args.quick or args.fraction < 1
+        run_scale(report, quick=args.quick, rounds=1 if one else 3, fraction=args.fraction)
     # The scale group alone is saved beside latest.json, not over it (its minutes-long
     # runs are not repeated with every other group).
     name = "quick" if args.quick else "scale" if args.only == ["scale"] else "latest"

@@ -499,18 +499,20 @@ def _server() -> Iterator[SeaweedFS]:
         yield server
 
 
-def run_scale(report: Report, *, quick: bool, rounds: int) -> None:
+def run_scale(report: Report, *, quick: bool, rounds: int, fraction: float = 1.0) -> None:
+    """The group; ``fraction`` scales every size (the issue's sizes at 1, a tenth with
+    ``quick``), for a machine too loaded to run them whole."""
     missing = [t for t in ("rclone", "curl") if shutil.which(t) is None]
     if missing:
-        raise SystemExit(
-            f"the scale benchmarks need {missing}: apt-get install {' '.join(missing)}"
-        )
-    report.machine["load average at start of scale"] = list(os.getloadavg())
+        raise SystemExit(f"the scale group needs {missing}: apt-get install {' '.join(missing)}")
+    f = 0.1 if quick else fraction
+    report.machine["scale group: size fraction"] = f
+    report.machine["scale group: load average at start"] = list(os.getloadavg())
     with _server() as server:
         places = Places(server)
-        run_small_sync(report, server, places, files=500 if quick else 5000, rounds=rounds)
-        run_jobs(report, server, places, files=200 if quick else 2000, rounds=rounds)
-        run_server_copy(report, server, places, files=20 if quick else 200, rounds=rounds)
-        run_large(report, server, places, mib=64 if quick else 512, rounds=rounds)
-        run_big_sync(report, server, places, files=10_000 if quick else 100_000)
-    report.machine["load average at end of scale"] = list(os.getloadavg())
+        run_small_sync(report, server, places, files=int(5000 * f), rounds=rounds)
+        run_jobs(report, server, places, files=int(2000 * f), rounds=rounds)
+        run_server_copy(report, server, places, files=int(200 * f), rounds=rounds)
+        run_large(report, server, places, mib=max(8, int(512 * f) // 8 * 8), rounds=rounds)
+        run_big_sync(report, server, places, files=int(100_000 * f))
+    report.machine["scale group: load average at end"] = list(os.getloadavg())
