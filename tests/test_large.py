@@ -84,6 +84,15 @@ class TestRoundTrip:
             f.seek(-100, io.SEEK_END)
             assert f.read() == data[-100:]
 
+    @pytest.mark.parametrize("kind", ["s3-server", "s3-obstore"])
+    def test_ranged_reads_on_moto(self, storage_factory: Callable[..., Storage], kind: str) -> None:
+        """The ranged reader's requests (Range with If-Match) suit moto too."""
+        data = os.urandom(PART_SIZE + 3 * MiB)
+        storage = storage_factory(kind)
+        storage.write_bytes("blob.bin", data)
+        with storage.open("blob.bin", "rb") as f:
+            assert f.read() == data
+
 
 _MEASURE = """
 import json, os, resource, sys
