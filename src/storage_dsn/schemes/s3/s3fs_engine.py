@@ -199,9 +199,29 @@ class S3Backend(FsspecBackend):
             extra: dict[str, str] = {}
             if replace:
                 extra = {"MetadataDirective": "REPLACE", **self._upload_kwargs(path)}
-            self.base.copy(f"{root}/{key}" if root else key, path, **extra)
+            self._copy_object(f"{root}/{key}" if root else key, path, extra)
 
         return copy
+
+    def _copy_object(self, source: str, path: str, extra: dict[str, str]) -> None:
+        """One CopyObject request; s3fs's managed copy (a HEAD, then UploadPartCopy parts)
+        only for what one request cannot copy (over 5 GiB). fsspec's ``copy`` would HEAD
+        and expand every single key first: three requests per object instead of one."""
+        fs: Any = self.base
+        bucket, key, _ = fs.split_path(path)
+        source_bucket, source_key, _ = fs.split_path(source)
+        try:
+            fs.call_s3(
+                "copy_object",
+                Bucket=bucket,
+                Key=key,
+                CopySource={"Bucket": source_bucket, "Key": source_key},
+                **extra,
+            )
+        except OSError as exc:
+            if _error_code(exc) not in ("InvalidRequest", "EntityTooLarge"):
+                raise
+            fs.copy(source, path, **extra)
 
     @staticmethod
     def _upload_kwargs(path: str) -> dict[str, str]:
