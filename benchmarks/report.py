@@ -33,10 +33,11 @@ S3 scenarios talk to a moto server in its own process (pinned to the other core)
 time is mostly the server's and the client CPU column is what the library controls. One
 server cost depends on the client: after a multipart upload that declares no checksum
 algorithm, moto computes a whole-object CRC64 in Python, which costs more than the
-transfer. boto3's transfer declares CRC32, and storage-dsn's obstore engine sends a SHA-256
-per part (which real S3 verifies, so it is worth having anyway); s3fs declares none, so its
-256 MiB upload time is mostly that moto cost, not s3fs's. Real S3 computes checksums on its
-own side either way.
+transfer. boto3's transfer declares CRC32, and storage-dsn's obstore engine sends a
+CRC64-NVME per part (which real S3 verifies, so it is worth having anyway); s3fs declares
+none, so its 256 MiB upload time is mostly that moto cost, not s3fs's. Real S3 computes
+checksums on its own side either way. The `scale` group runs on SeaweedFS instead (see
+docs/benchmarks.md, "At scale").
 
 Serving scenarios run each app under gunicorn (2 sync workers) on loopback and load it with
 wrk, the server pinned to one core and wrk to the other; their unit is requests per second

@@ -542,8 +542,9 @@ class TestReading:
             assert f.read() == b""
 
 
-def test_obstore_uploads_carry_sha256(storage_factory: Any, tmp_path: Path) -> None:
-    """engine=obstore uploads carry SHA-256 checksums for S3 to verify.
+def test_obstore_uploads_carry_crc64nvme(storage_factory: Any, tmp_path: Path) -> None:
+    """engine=obstore uploads carry CRC64-NVME checksums for S3 to verify (that a
+    corrupted body is then refused: tests/test_large.py).
 
     moto records a checksum only for SDK-flagged single PUTs, so the single-PUT case is
     checked on the store's settings, the multipart one on what the server stored.
@@ -553,7 +554,8 @@ def test_obstore_uploads_carry_sha256(storage_factory: Any, tmp_path: Path) -> N
     from storage_dsn.schemes.s3 import location, obstore_engine
 
     storage = storage_factory("s3-obstore")
-    assert storage.backend.store.config["checksum_algorithm"].lower() == "sha256"  # type: ignore[attr-defined]
+    config = storage.backend.store.config  # type: ignore[attr-defined]
+    assert config["checksum_algorithm"].lower() == "crc64nvme"
     data = os.urandom(12 * 1024 * 1024)
     source = tmp_path / "upload.bin"
     source.write_bytes(data)
@@ -565,7 +567,7 @@ def test_obstore_uploads_carry_sha256(storage_factory: Any, tmp_path: Path) -> N
     head = boto3.client("s3", endpoint_url=where.endpoint).head_object(
         Bucket=where.bucket, Key=f"{where.prefix}/up.bin", ChecksumMode="ENABLED"
     )
-    assert head["ChecksumSHA256"]
+    assert head["ChecksumCRC64NVME"]
     assert storage.read_bytes("up.bin") == data
 
 

@@ -9,6 +9,8 @@ first; a rule applies to the next ``times`` matching requests and then expires:
   (``before=True``: reset without forwarding, so the server never sees the request);
 * ``truncate``: forward, then send the headers without Content-Length and half the body
   (or ``after`` bytes), and close: a body that ends early with nothing to tell;
+* ``corrupt``: forward the request with one byte of its body changed (at ``after``, else
+  in the middle): what a flipped bit on the way does, which the server must refuse;
 * ``stall``: accept the request and answer nothing for ``seconds`` (then close);
 * ``stall_body``: forward, then send the headers and ``after`` bytes of the body (none by
   default) and nothing more for ``seconds`` (then close): a server that stops mid-answer;
@@ -172,6 +174,9 @@ class _Handler(socketserver.StreamRequestHandler):
         if rule is not None and rule.fault == "delete_errors":
             self._send_delete_errors(rule, body)
             return True
+        if rule is not None and rule.fault == "corrupt" and body:
+            at = rule.after if rule.after is not None else len(body) // 2
+            body = body[:at] + bytes([body[at] ^ 0x01]) + body[at + 1 :]
         upstream.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
         for name, value in headers:
             if name.lower() not in _HOP_BY_HOP:

@@ -19,6 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ import pytest
 from . import free_port, wait_for_port
 from .moto import KEY_ID, SECRET
 
-__all__ = ["SeaweedFS", "seaweedfs"]
+__all__ = ["SeaweedFS", "seaweedfs", "seaweedfs_server"]
 
 
 class SeaweedFS:
@@ -37,6 +38,8 @@ class SeaweedFS:
         self.endpoint = endpoint
         #: Seconds from start to the first accepted write.
         self.started_in = started_in
+        #: The ``weed`` process's id (its RSS and CPU, for benchmarks).
+        self.pid: int | None = None
         self._bucket: str | None = None
 
     @property
@@ -109,7 +112,9 @@ def _config(directory: Path) -> Path:
     return path
 
 
-def _argv(directory: Path, ports: dict[str, int], grpc: dict[str, int]) -> list[str]:
+def _argv(
+    directory: Path, ports: dict[str, int], grpc: dict[str, int], volume_size_mb: int
+) -> list[str]:
     return [
         _weed(),
         "server",
@@ -120,7 +125,7 @@ def _argv(directory: Path, ports: dict[str, int], grpc: dict[str, int]) -> list[
         "-s3.port.lance=0",
         f"-s3.config={_config(directory)}",
         "-master.telemetry=false",
-        "-master.volumeSizeLimitMB=256",
+        f"-master.volumeSizeLimitMB={volume_size_mb}",
         "-volume.max=200",
         "-volume.preStopSeconds=0",
         "-metricsPort=0",
@@ -139,31 +144,33 @@ def _stop(proc: subprocess.Popen[bytes], ports: list[int]) -> None:
             Path(sock).unlink(missing_ok=True)
 
 
-@pytest.fixture(scope="session")
-def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    """A SeaweedFS server with the test credentials; fails (not skips) if it cannot start.
+@contextmanager
+def seaweedfs_server(directory: Path, *, volume_size_mb: int = 256) -> Iterator[SeaweedFS]:
+    """Start SeaweedFS with the test credentials under ``directory``; stop it on exit.
 
     A loaded machine can start it with its volume server never registered (its first
     heartbeat reaches the master before the master's raft election is won): it is then
-    started again on fresh ports, up to three times, before the tests fail with its log.
+    started again on fresh ports, up to three times, before this raises with its log.
+    Benchmarks use this directly; the tests through the ``seaweedfs`` fixture.
     """
     started = time.monotonic()
     problems = []
-    for _attempt in range(3):
-        directory = tmp_path_factory.mktemp("seaweedfs")
+    for attempt in range(3):
+        place = directory / f"run{attempt}"
+        place.mkdir(parents=True, exist_ok=True)
         ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
         grpc = {name: free_port() for name in ports}
-        log = (directory / "weed.log").open("wb")
-        proc = subprocess.Popen(
-            _argv(directory, ports, grpc), stdout=log, stderr=subprocess.STDOUT, cwd=directory
-        )
+        log = (place / "weed.log").open("wb")
+        argv = _argv(place, ports, grpc, volume_size_mb)
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=place)
         all_ports = [*ports.values(), *grpc.values()]
         try:
             wait_for_port(ports["s3"], proc, timeout=60)
             server = SeaweedFS(f"http://127.0.0.1:{ports['s3']}", 0.0)
+            server.pid = proc.pid
             server.new_bucket(deadline=20)  # the first accepted write: the server is up
         except Exception as exc:
-            tail = (directory / "weed.log").read_bytes()[-1500:].decode(errors="replace")
+            tail = (place / "weed.log").read_bytes()[-1500:].decode(errors="replace")
             problems.append(f"{exc}; its log ends:\n{tail}")
             _stop(proc, all_ports)
             log.close()
@@ -176,3 +183,10 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
             log.close()
         return
     raise RuntimeError("SeaweedFS did not start in three tries: " + "\n".join(problems))
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """A SeaweedFS server with the test credentials; fails (not skips) if it cannot start."""
+    with seaweedfs_server(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server

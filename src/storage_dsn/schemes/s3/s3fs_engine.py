@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import errno
 import io
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any, BinaryIO, Literal
 
 from ...backend import (
     Backend,
-    CheckedReader,
     MetadataFix,
     Stat,
     Timeouts,
@@ -20,6 +21,7 @@ from ...backend import (
     guess_type,
     short_read,
 )
+from ...parts import PARTS_IN_FLIGHT, RangedReader, part_size
 from ..generic import FsspecBackend
 from .hints import explain, public_read_fix
 from .location import credentials, location, same_service, upload_settings
@@ -89,16 +91,21 @@ class S3Backend(FsspecBackend):
             out[key] = result
         return out
 
-    async def _get(self, key: str) -> bytes:
+    async def _get(self, key: str, part: tuple[int, int, str] | None = None) -> bytes:
+        """The object, or with ``part=(start, end, etag)`` its bytes ``[start, end)`` as
+        long as it is still the object with that ETag (parts of two versions never mix)."""
         fs: Any = self.base
         bucket, path, _ = fs.split_path(self.path(key))
+        request: dict[str, str] = {}
+        if part is not None:
+            request = {"Range": f"bytes={part[0]}-{part[1] - 1}", "IfMatch": part[2]}
         attempts = Timeouts.of(self.config).retries + 1
         failure: Exception | None = None
         for attempt in range(attempts):
             if attempt:
                 await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
             try:
-                response = await fs._call_s3("get_object", Bucket=bucket, Key=path)
+                response = await fs._call_s3("get_object", Bucket=bucket, Key=path, **request)
             except FileNotFoundError:
                 raise FileNotFoundError(key) from None
             try:
@@ -109,6 +116,8 @@ class S3Backend(FsspecBackend):
             finally:
                 response["Body"].close()
             expected = response.get("ContentLength")
+            if expected is None and part is not None:
+                expected = part[1] - part[0]
             if expected is None:  # nothing said how long it is: ask
                 expected = int(
                     (await fs._call_s3("head_object", Bucket=bucket, Key=path))["ContentLength"]
@@ -120,8 +129,16 @@ class S3Backend(FsspecBackend):
         raise failure
 
     def open_read(self, key: str) -> BinaryIO:
-        f: Any = super().open_read(key)
-        return io.BufferedReader(CheckedReader(f, int(f.size), key), 1024 * 1024)
+        # Parallel ranged GETs, PARTS_IN_FLIGHT ahead (s3fs's file object reads one
+        # 50 MiB block at a time): memory is the parts in flight, whatever the size.
+        head = self._head(key)
+        size, etag = int(head.get("ContentLength", 0)), str(head.get("ETag", ""))
+        loop = self.base.loop
+
+        def fetch(start: int, end: int) -> Future[bytes]:
+            return asyncio.run_coroutine_threadsafe(self._get(key, (start, end, etag)), loop)
+
+        return io.BufferedReader(RangedReader(fetch, size, key), 1024 * 1024)
 
     def md5(self, key: str, stat: Stat) -> str:
         return etag_md5(stat) or super().md5(key, stat)
@@ -165,7 +182,16 @@ class S3Backend(FsspecBackend):
 
     def _put_file(self, local: str, path: str, *, exclusive: bool = False) -> None:
         with _create_mode(path, exclusive) as mode:
-            self.base.put_file(local, path, mode=mode, **self._upload_kwargs(path))
+            # Parts of part_size, PARTS_IN_FLIGHT at once: s3fs's defaults (ten 50 MiB
+            # parts read at once) held 1 GB for a 512 MiB file.
+            self.base.put_file(
+                local,
+                path,
+                mode=mode,
+                chunksize=part_size(os.path.getsize(local)),
+                max_concurrency=PARTS_IN_FLIGHT,
+                **self._upload_kwargs(path),
+            )
 
     async def _put_bytes_async(self, path: str, data: bytes) -> None:
         fs: Any = self.base
@@ -199,11 +225,29 @@ class S3Backend(FsspecBackend):
             extra: dict[str, str] = {}
             if replace:
                 extra = {"MetadataDirective": "REPLACE", **self._upload_kwargs(path)}
-            # cp_file, not copy: copy would expand a key that is also a folder ("a"
-            # beside "a/b") into the folder's keys.
-            self.base.cp_file(f"{root}/{key}" if root else key, path, **extra)
+            self._copy_object(f"{root}/{key}" if root else key, path, extra)
 
         return copy
+
+    def _copy_object(self, source: str, path: str, extra: dict[str, str]) -> None:
+        """One CopyObject request; s3fs's managed copy (a HEAD, then UploadPartCopy parts)
+        only for what one request cannot copy (over 5 GiB). fsspec's ``copy`` would HEAD
+        and expand every single key first: three requests per object instead of one."""
+        fs: Any = self.base
+        bucket, key, _ = fs.split_path(path)
+        source_bucket, source_key, _ = fs.split_path(source)
+        try:
+            fs.call_s3(
+                "copy_object",
+                Bucket=bucket,
+                Key=key,
+                CopySource={"Bucket": source_bucket, "Key": source_key},
+                **extra,
+            )
+        except OSError as exc:
+            if _error_code(exc) not in ("InvalidRequest", "EntityTooLarge"):
+                raise
+            fs.cp_file(source, path, **extra)  # one key, never expanded as a folder
 
     @staticmethod
     def _upload_kwargs(path: str) -> dict[str, str]:
