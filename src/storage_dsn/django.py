@@ -33,10 +33,10 @@ from __future__ import annotations
 import contextvars
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import IO, Any, cast
+from typing import IO, Any, TypeVar, cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
@@ -84,7 +84,37 @@ def _key(name: object) -> str:
         return validate_key(str(name))
 
 
-@deconstructible(path="storage_dsn.django.DSNStorage")
+_T = TypeVar("_T", bound=type)
+
+
+def _deconstructible(path: str) -> Callable[[_T], _T]:
+    """Django's ``@deconstructible``, whose ``deconstruct()`` (what a migration records:
+    the arguments given) refuses a literal DSN that holds a password, key or token, with
+    :class:`~django.core.exceptions.ImproperlyConfigured` pointing to ``env=``."""
+
+    def decorate(klass: _T) -> _T:
+        klass = deconstructible(path=path)(klass)
+        recorded = klass.deconstruct  # type: ignore[attr-defined]
+
+        def deconstruct(self: Any) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+            args, kwargs = self._constructor_args
+            for dsn in (*args[:1], kwargs.get("dsn"), *args[2:3], kwargs.get("default")):
+                if isinstance(dsn, str) and secret_values(parse_dsn(dsn)):
+                    raise ImproperlyConfigured(
+                        f"{klass.__name__} was given a DSN with a secret, which a migration "
+                        "would record: put the DSN in an environment variable and pass its "
+                        'name, env="MEDIA_STORAGE_DSN"'
+                    )
+            result: tuple[str, tuple[Any, ...], dict[str, Any]] = recorded(self)
+            return result
+
+        klass.deconstruct = deconstruct  # type: ignore[attr-defined]
+        return klass
+
+    return decorate
+
+
+@_deconstructible("storage_dsn.django.DSNStorage")
 class DSNStorage(DjangoStorage):
     """A Django storage over the DSN in the environment variable ``env``.
 
@@ -113,22 +143,6 @@ class DSNStorage(DjangoStorage):
     def __repr__(self) -> str:
         where = "a DSN" if self._dsn is not None else f"${self._env}"
         return f"<{type(self).__name__} {where}>"
-
-    def deconstruct(self) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
-        """What a migration records: the arguments given, never a secret.
-
-        A literal ``dsn`` that holds a password, key or token raises
-        :class:`~django.core.exceptions.ImproperlyConfigured` pointing to ``env=``.
-        """
-        for dsn in (self._dsn, self._default):
-            if dsn is not None and secret_values(parse_dsn(dsn)):
-                raise ImproperlyConfigured(
-                    "DSNStorage was given a DSN with a secret, which a migration would "
-                    "record: put the DSN in an environment variable and pass its name, "
-                    'DSNStorage(env="MEDIA_STORAGE_DSN")'
-                )
-        path, args, kwargs = super().deconstruct()  # type: ignore[misc]
-        return path, args, kwargs
 
     # -- the storage behind it --------------------------------------------------------
 
@@ -329,6 +343,11 @@ class DSNFile(File):  # type: ignore[type-arg]  # generic in django-stubs only
         super().__init__(storage._open_raw(name, mode), name)
         self._storage = storage
         self.mode = mode
+
+    def __exit__(self, *exc_info: Any) -> None:
+        # The storage's file decides: leaving by an exception discards a write.
+        if self.file is not None:
+            self.file.__exit__(*exc_info)
 
     def open(self, mode: str | None = None, *args: Any, **kwargs: Any) -> DSNFile:
         """Seek to the start of the open file, or reopen it from the storage."""
