@@ -35,6 +35,7 @@ Left out, and why:
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import re
@@ -47,7 +48,7 @@ from typing import Any
 
 import pytest
 
-from tests.djangoapp import MEDIA_ENV, configure
+from tests.djangoapp import MEDIA_ENV, STATIC_ENV, configure
 
 configure()
 
@@ -63,7 +64,7 @@ from django.test.utils import override_settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from storage_dsn import ConfigurationError  # noqa: E402
-from storage_dsn.django import DSNStorage  # noqa: E402
+from storage_dsn.django import DSNStorage, ManifestDSNStorage  # noqa: E402
 from tests.conftest import KEY_ID, KINDS, QUOTED_SECRET, SECRET  # noqa: E402
 from tests.djangoapp import models  # noqa: E402
 from tests.djangoapp.models import Thing, temp_storage  # noqa: E402
@@ -74,12 +75,15 @@ DJANGO_KINDS = ["file", "s3-server", "s3-seaweedfs"]
 
 def _reset(*opened: DSNStorage) -> None:
     """Forget the storages' opened DSN, so they read the environment again."""
+    from django.contrib.staticfiles.storage import staticfiles_storage
     from django.core.files.storage import default_storage, storages
+    from django.utils.functional import empty
 
     for each in opened:
         each._storage = None
     storages._storages.clear()
-    default_storage._wrapped = type(default_storage)()._wrapped
+    default_storage._wrapped = empty
+    staticfiles_storage._wrapped = empty
 
 
 @pytest.fixture(params=DJANGO_KINDS)
@@ -747,3 +751,67 @@ class TestConfiguration:
         assert isinstance(storages["default"], DSNStorage)
         name = default_storage.save("from-settings.txt", ContentFile(b"x"))
         assert temp_storage.exists(name)
+
+
+@pytest.fixture(params=["file", "s3-server"])
+def static_dsn(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A fresh storage in ``STATIC_ENV``, which ``STORAGES["staticfiles"]`` reads."""
+    value = KINDS[request.param](request, tmp_path)
+    monkeypatch.setenv(STATIC_ENV, value)
+    _reset()
+    yield value
+    _reset()
+
+
+class TestManifestStorage:
+    """ManifestDSNStorage: collectstatic with hashed names, on a file DSN and on S3."""
+
+    def test_collectstatic(self, static_dsn: str) -> None:
+        """collectstatic stores hashed copies and the manifest; {% static %} and a new
+        storage (another process) give the hashed URL."""
+        from django.contrib.staticfiles.storage import staticfiles_storage
+        from django.core.management import call_command
+        from django.templatetags.static import static
+
+        call_command("collectstatic", interactive=False, verbosity=0)
+        with staticfiles_storage.open("staticfiles.json") as f:
+            paths = json.loads(f.read())["paths"]
+        hashed_css = paths["css/site.css"]
+        hashed_png = paths["img/dot.png"]
+        assert re.fullmatch(r"css/site\.[0-9a-f]{12}\.css", hashed_css)
+        with staticfiles_storage.open(hashed_css) as f:
+            assert f"../img/{hashed_png.rpartition('/')[2]}".encode() in f.read()
+        assert static("css/site.css") == DSNStorage(env=STATIC_ENV).url(hashed_css)
+        assert ManifestDSNStorage(env=STATIC_ENV).url("css/site.css") == static("css/site.css")
+
+    def test_collectstatic_clear(self, static_dsn: str) -> None:
+        """--clear empties the storage first (exists("") is true on S3 too), then
+        collects again."""
+        from django.contrib.staticfiles.storage import staticfiles_storage
+        from django.core.management import call_command
+
+        staticfiles_storage.save("old/stale.txt", ContentFile(b"stale"))
+        call_command("collectstatic", interactive=False, verbosity=0, clear=True)
+        assert not staticfiles_storage.exists("old/stale.txt")
+        assert staticfiles_storage.exists("staticfiles.json")
+        assert staticfiles_storage.exists("css/site.css")
+
+    def test_rerun_keeps_names(self, static_dsn: str) -> None:
+        """A second collectstatic of unchanged files gives the same manifest."""
+        from django.contrib.staticfiles.storage import staticfiles_storage
+        from django.core.management import call_command
+
+        call_command("collectstatic", interactive=False, verbosity=0)
+        first = dict(staticfiles_storage.hashed_files)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        assert staticfiles_storage.hashed_files == first
+        assert staticfiles_storage.listdir("css")[1].count("site.css") == 1
+
+    def test_lazy(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Creating one reads nothing: the environment is needed on first use only."""
+        monkeypatch.delenv("NOT_SET_DSN", raising=False)
+        storage = ManifestDSNStorage(env="NOT_SET_DSN")
+        with pytest.raises(ConfigurationError, match="NOT_SET_DSN"):
+            storage.url("css/site.css")

@@ -39,6 +39,7 @@ from datetime import datetime, timezone
 from typing import IO, Any, TypeVar, cast
 
 from django.conf import settings
+from django.contrib.staticfiles.storage import ManifestFilesMixin
 from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
 from django.core.files import File
 from django.core.files.storage import Storage as DjangoStorage
@@ -51,7 +52,7 @@ from .keys import validate_key
 from .registry import parse_dsn
 from .storage import DEFAULT_ENV, Storage, open_storage
 
-__all__ = ["DSNFile", "DSNStorage"]
+__all__ = ["DSNFile", "DSNStorage", "ManifestDSNStorage"]
 
 #: Django's open modes; ``x`` is not among them (``save()`` is how Django creates).
 _MODES = ("rb", "r", "wb", "w")
@@ -307,11 +308,12 @@ class DSNStorage(DjangoStorage):
             return self.storage.url(key)
 
     def path(self, name: str) -> str:
-        """The local path of ``name``: only for ``file`` storages."""
-        path = self.storage.local_path(_key(name))
-        if path is None:
+        """The local path of ``name`` (the root for ``""``): only for ``file`` storages."""
+        if not self.storage.backend.files:
             raise NotImplementedError("This backend doesn't support absolute paths.")
-        return str(path)
+        if not str(name).strip("/"):
+            return self.storage.config.root
+        return str(self.storage.local_path(_key(name)))
 
     def get_accessed_time(self, name: str) -> datetime:
         """Last access of ``name`` (``file`` storages only; aware when ``USE_TZ``)."""
@@ -333,6 +335,61 @@ class DSNStorage(DjangoStorage):
         if mtime is None:
             raise NotImplementedError("This storage keeps no modification times.")
         return _datetime(mtime)
+
+
+@_deconstructible("storage_dsn.django.ManifestDSNStorage")
+class ManifestDSNStorage(ManifestFilesMixin, DSNStorage):  # type: ignore[misc]
+    """:class:`DSNStorage` with Django's manifest of hashed static file names.
+
+    ``collectstatic`` stores ``css/site.55e7cbb9ba48.css`` beside ``css/site.css`` and
+    the ``staticfiles.json`` manifest, on any backend; ``{% static %}`` gives the hashed
+    URL. Takes :class:`DSNStorage`'s arguments and ``ManifestStaticFilesStorage``'s
+    (``manifest_storage``, and the class attributes ``manifest_strict``...). The manifest
+    is read on first use, not when the storage is created, so settings import without
+    the environment variable.
+    """
+
+    #: ``(paths, hash)`` of the manifest; ``None`` until first read.
+    _manifest: tuple[dict[str, str], str] | None = None
+    _initialising = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._initialising = True
+        try:
+            super().__init__(*args, **kwargs)
+        finally:
+            self._initialising = False
+        self._manifest = None  # ManifestFilesMixin.__init__ loaded nothing: see load_manifest
+
+    def load_manifest(self) -> tuple[dict[str, str], str]:  # type: ignore[override]
+        """The manifest's ``(paths, hash)``; nothing while the storage is being created
+        (Django reads it there), so the environment is read on first use."""
+        if self._initialising:
+            return {}, ""
+        return cast("tuple[dict[str, str], str]", super().load_manifest())
+
+    @property
+    def hashed_files(self) -> dict[str, str]:
+        """The manifest's paths, read on first use."""
+        return self._loaded()[0]
+
+    @hashed_files.setter
+    def hashed_files(self, value: dict[str, str]) -> None:
+        self._manifest = (value, self._manifest[1] if self._manifest else "")
+
+    @property
+    def manifest_hash(self) -> str:
+        """The manifest's hash, read on first use."""
+        return self._loaded()[1]
+
+    @manifest_hash.setter
+    def manifest_hash(self, value: str) -> None:
+        self._manifest = (self._manifest[0] if self._manifest else {}, value)
+
+    def _loaded(self) -> tuple[dict[str, str], str]:
+        if self._manifest is None:
+            self._manifest = self.load_manifest()
+        return self._manifest
 
 
 class DSNFile(File):  # type: ignore[type-arg]  # generic in django-stubs only

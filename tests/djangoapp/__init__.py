@@ -7,8 +7,6 @@ below, which the tests set, so nothing here names a server.
 
 from __future__ import annotations
 
-import os
-
 #: The model fields' storage, and the ``default`` storage.
 MEDIA_ENV = "DJANGO_TEST_MEDIA_DSN"
 #: The ``staticfiles`` storage (``ManifestDSNStorage``).
@@ -30,8 +28,7 @@ def settings_dict() -> dict[str, object]:
         "MIDDLEWARE": [],
         "MEDIA_URL": "/media/",
         "STATIC_URL": "/static/",
-        "STATIC_ROOT": None,
-        "STATICFILES_DIRS": [os.path.join(os.path.dirname(__file__), "static")],
+        "STATIC_ROOT": None,  # collectstatic writes to the staticfiles storage's DSN
         "STORAGES": {
             "default": {"BACKEND": "storage_dsn.django.DSNStorage", "OPTIONS": {"env": MEDIA_ENV}},
             "staticfiles": {
