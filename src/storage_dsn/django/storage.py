@@ -1,4 +1,4 @@
-"""Django integration: :class:`DSNStorage`, a Django storage over a DSN.
+"""Django storages over a DSN: :class:`DSNStorage` and :class:`ManifestDSNStorage`.
 
 ::
 
@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextvars
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import IO, Any, TypeVar, cast
@@ -45,12 +45,15 @@ from django.core.files import File
 from django.core.files.storage import Storage as DjangoStorage
 from django.utils.deconstruct import deconstructible
 
-from .backend import is_temp
-from .dsn import secret_values
-from .errors import InvalidKeyError
-from .keys import validate_key
-from .registry import parse_dsn
-from .storage import DEFAULT_ENV, Storage, open_storage
+from ..backend import is_temp
+from ..dsn import secret_values
+from ..errors import InvalidKeyError, NoPublicURLError, StorageDSNError
+from ..keys import validate_key
+from ..registry import parse_dsn
+from ..serving import mount_prefix
+from ..storage import DEFAULT_ENV, Storage, open_storage
+from ..uploads import LocalUploads
+from ..urls import UploadForm
 
 __all__ = ["DSNFile", "DSNStorage", "ManifestDSNStorage"]
 
@@ -140,6 +143,7 @@ class DSNStorage(DjangoStorage):
         self._default = default
         self._allow_overwrite = allow_overwrite
         self._storage: Storage | None = None
+        self._uploads: LocalUploads | None = None
 
     def __repr__(self) -> str:
         where = "a DSN" if self._dsn is not None else f"${self._env}"
@@ -168,6 +172,77 @@ class DSNStorage(DjangoStorage):
             return self.storage.url("x")[:-1]
         except ValueError:
             return None
+
+    # -- direct uploads -----------------------------------------------------------------
+
+    def upload_url(
+        self,
+        name: str,
+        *,
+        expires: int | None = None,
+        content_type: str | None = None,
+        max_size: int | None = None,
+    ) -> str:
+        """A URL a browser may ``PUT`` ``name`` to (the request body is the file).
+
+        Remote storages presign their own (S3, Azure, GCS); a local one gives a URL on
+        :func:`~storage_dsn.django.media_urlpatterns` signed with ``SECRET_KEY``. With
+        ``content_type`` the upload must declare that type. ``max_size`` (bytes) holds on
+        local storages only: a presigned ``PUT`` cannot bound its size, so elsewhere it
+        is a :class:`~storage_dsn.StorageDSNError` (use :meth:`upload_form`).
+        """
+        key = _key(name)
+        uploads = self.local_uploads()
+        with _names():
+            if uploads is not None:
+                return uploads.upload_url(
+                    key, expires=expires, content_type=content_type, max_size=max_size
+                )
+            if max_size is not None:
+                raise StorageDSNError(
+                    "a presigned PUT cannot limit its size; use upload_form(..., max_size=...)"
+                )
+            return self.storage.upload_url(key, expires=expires, content_type=content_type)
+
+    def upload_form(
+        self,
+        name: str,
+        *,
+        expires: int | None = None,
+        max_size: int | None = None,
+        content_type: str | None = None,
+    ) -> UploadForm:
+        """An :class:`~storage_dsn.UploadForm` for a browser's multipart ``POST``.
+
+        ``name`` ending in ``/`` takes any file name under it; ``content_type`` ending in
+        ``/`` or ``/*`` is a prefix; ``max_size`` bounds the file. Remote storages sign an
+        S3 POST policy; a local one a form that posts to ``media_urlpatterns()``.
+        """
+        uploads = self.local_uploads()
+        with _names():
+            if uploads is not None:
+                return uploads.upload_form(
+                    name, expires=expires, max_size=max_size, content_type=content_type
+                )
+            return self.storage.upload_form(
+                name, expires=expires, max_size=max_size, content_type=content_type
+            )
+
+    def local_uploads(self) -> LocalUploads | None:
+        """What signs and receives direct uploads for a local storage (``file``,
+        ``memory``), at its public URL's path; ``None`` for remote storages."""
+        if self._uploads is None:
+            storage = self.storage
+            if not storage.backend.local:
+                return None
+            public = storage.config.public_url or ""
+            if not public.startswith("/"):
+                raise NoPublicURLError(
+                    "a local storage takes direct uploads at its public URL, which must be "
+                    "a path on this site (url=%2Fmedia%2F)"
+                )
+            self._uploads = LocalUploads(storage, mount_prefix(public), secret_keys)
+        return self._uploads
 
     # -- Django's Storage API ---------------------------------------------------------
 
@@ -414,6 +489,15 @@ class DSNFile(File):  # type: ignore[type-arg]  # generic in django-stubs only
         self.mode = mode or self.mode
         self.file = self._storage._open_raw(str(self.name), self.mode)
         return self
+
+
+def secret_keys() -> Sequence[str | bytes]:
+    """Django's signing keys, oldest first: ``SECRET_KEY_FALLBACKS``, then ``SECRET_KEY``."""
+    try:
+        key = settings.SECRET_KEY
+    except ImproperlyConfigured:  # Django refuses to hand out an empty one
+        return []
+    return [*getattr(settings, "SECRET_KEY_FALLBACKS", ()), key] if key else []
 
 
 def _datetime(timestamp: float) -> datetime:
