@@ -25,7 +25,9 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on src."""
-    session.install("mypy>=1.11", "django-stubs>=4.2", "-e", ".[s3,obstore,azure,gcs,sftp,flask,django,cli]")
+    session.install(
+        "mypy>=1.11", "django-stubs>=4.2", "-e", ".[s3,obstore,azure,gcs,sftp,flask,django,cli]"
+    )
     session.run("mypy")
 
 
@@ -42,7 +44,8 @@ def install(session: nox.Session) -> None:
     session.run(
         "python",
         "-c",
-        "import storage_dsn.flask, storage_dsn.django, storage_dsn.cli, s3fs, obstore, gcsfs, adlfs, sshfs",
+        "import storage_dsn.flask, storage_dsn.django, storage_dsn.cli, "
+        "s3fs, obstore, gcsfs, adlfs, sshfs",
     )
 
 

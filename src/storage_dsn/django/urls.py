@@ -17,8 +17,9 @@ What it gives depends on the storage, decided once, when the URLconf is imported
   symlinks out of the root), and takes the direct uploads that
   :meth:`DSNStorage.upload_url <storage_dsn.django.DSNStorage.upload_url>` and
   :meth:`~storage_dsn.django.DSNStorage.upload_form` sign with ``SECRET_KEY``;
-* a remote storage: ``MEDIA_URL`` + name answers 302 to the name's public URL
-  (``Cache-Control: no-store`` when it is presigned), so old links keep working;
+* a remote storage: ``MEDIA_URL`` + name (``STATIC_URL`` + name for the
+  ``"staticfiles"`` alias) answers 302 to the name's public URL (``Cache-Control:
+  no-store`` when it is presigned), so old links keep working;
 * a local storage whose public URL is on another host, or none: no pattern;
 * no DSN in the environment (``makemigrations`` in CI): no pattern.
 
@@ -79,7 +80,9 @@ def media_urlpatterns(
     else:
         if on_this_site:
             return []  # a proxy on this site answers for the files
-        prefix = mount_prefix(settings.MEDIA_URL or "/media/")
+        # Old links to MEDIA_URL (STATIC_URL for the static files) find the files.
+        links = settings.STATIC_URL if storage == "staticfiles" else settings.MEDIA_URL
+        prefix = mount_prefix(links or "/media/")
         server = MediaServer(opened, serve=False, redirect=True, max_age=max_age)
     route = rf"^{re.escape(prefix[1:])}(?P<key>.*)\Z"
     return [re_path(route, _view(server), name="media")]
