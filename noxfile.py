@@ -61,7 +61,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
     """Build the documentation site into docs/_build/html; any warning fails the build."""
-    session.install("-e", ".[s3,obstore,flask,cli]", "sphinx>=7", "furo", "myst-parser>=3")
+    session.install("-e", ".[s3,obstore,flask,django,cli]", "sphinx>=7", "furo", "myst-parser>=3")
     # A canary secret in the builder's environment: docs/_ext/noleaks.py fails the build
     # if it, or any secret-named variable's value, reaches a page.
     canary = {"STORAGE_DSN_DOCS_CANARY_SECRET": "canary-" + os.urandom(8).hex()}
