@@ -99,6 +99,7 @@ def bench(session: nox.Session) -> None:
         "boto3",
         "django-storage-url",
         "django",
+        "django-storages[s3]",
         "gunicorn",
         "whitenoise",
         "awscli",

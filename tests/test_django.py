@@ -52,7 +52,11 @@ from tests.djangoapp import MEDIA_ENV, STATIC_ENV, configure
 
 configure()
 
-from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation  # noqa: E402
+from django.core.exceptions import (  # noqa: E402
+    ImproperlyConfigured,
+    SuspiciousFileOperation,
+    SuspiciousOperation,
+)
 from django.core.files.base import ContentFile, File  # noqa: E402
 from django.core.files.uploadedfile import (  # noqa: E402
     InMemoryUploadedFile,
@@ -86,23 +90,56 @@ def _reset(*opened: DSNStorage) -> None:
     staticfiles_storage._wrapped = empty
 
 
+#: ``python -m benchmarks.django_suite`` sets this to run the same tests on
+#: django-storages' S3 backend, for comparison; the test suite never sets it.
+COMPARE = os.environ.get("STORAGE_DSN_DJANGO_COMPARE") == "django-storages"
+
+
 @pytest.fixture(params=DJANGO_KINDS)
 def dsn(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh storage of each kind, in ``MEDIA_ENV`` (which the models' storages read)."""
     value = KINDS[request.param](request, tmp_path)
     monkeypatch.setenv(MEDIA_ENV, value)
     _reset(models.temp_storage, models.custom_storage)
+    if COMPARE and value.startswith("s3"):
+        other = _django_storages(value)
+        for field in Thing._meta.get_fields():
+            if getattr(field, "storage", None) is models.temp_storage:
+                monkeypatch.setattr(field, "storage", other)
+        monkeypatch.setitem(globals(), "temp_storage", other)
     return value
 
 
 @pytest.fixture
 def storage(dsn: str) -> Iterator[DSNStorage]:
-    yield DSNStorage(env=MEDIA_ENV)
+    yield _django_storages(dsn) if COMPARE and dsn.startswith("s3") else DSNStorage(env=MEDIA_ENV)
     _reset(models.temp_storage, models.custom_storage)
 
 
+def _django_storages(dsn: str) -> Any:
+    """django-storages' S3Storage on the bucket and prefix of an ``s3+http`` DSN, as its
+    documentation sets it up, with ``file_overwrite=False`` (Django's semantics)."""
+    from urllib.parse import urlsplit
+
+    from storages.backends.s3 import S3Storage
+
+    where = urlsplit(dsn)
+    bucket, _, location = where.path.strip("/").partition("/")
+    return S3Storage(
+        bucket_name=bucket,
+        location=location,
+        endpoint_url=f"http://{where.hostname}:{where.port}",
+        access_key=KEY_ID,
+        secret_key=SECRET,
+        region_name="us-east-1",
+        querystring_auth=False,
+        file_overwrite=False,
+    )
+
+
 def _local(storage: DSNStorage) -> bool:
-    return storage.storage.local_path("x") is not None
+    opened = getattr(storage, "storage", None)
+    return opened is not None and opened.local_path("x") is not None
 
 
 class TestFileStorage:
@@ -212,7 +249,7 @@ class TestFileStorage:
     def test_url_refuses_traversal(self, storage: DSNStorage) -> None:
         """A name that leaves the root, or holds a NUL, has no URL."""
         for name in ("../x", "a/../../x", "ab\0c"):
-            with pytest.raises(SuspiciousFileOperation):
+            with pytest.raises(SuspiciousOperation):
                 storage.url(name)
 
     def test_listdir(self, storage: DSNStorage) -> None:
@@ -230,11 +267,11 @@ class TestFileStorage:
     def test_file_storage_prevents_directory_traversal(self, storage: DSNStorage) -> None:
         """Names outside the root are suspicious."""
         for name in ("..", "/etc/passwd", "a/../../b", "a\\b", "a\0b"):
-            with pytest.raises(SuspiciousFileOperation):
+            with pytest.raises(SuspiciousOperation):
                 storage.exists(name)
-        with pytest.raises(SuspiciousFileOperation):
+        with pytest.raises(SuspiciousOperation):
             storage.save("../escape.txt", ContentFile("x"))
-        with pytest.raises(SuspiciousFileOperation):
+        with pytest.raises(SuspiciousOperation):
             storage.open("../escape.txt")
 
     def test_file_storage_preserves_filename_case(self, storage: DSNStorage) -> None:
@@ -644,6 +681,26 @@ def _write_then_fail(storage: DSNStorage, name: str) -> None:
 
 class TestDjangoSemantics:
     """What the DSN storage adds to, or decides within, Django's contract."""
+
+    def test_suspicious_names_are_file_operations(self, storage: DSNStorage) -> None:
+        """Every refused name is Django's SuspiciousFileOperation, whichever call."""
+        calls = [
+            lambda n: storage.exists(n),
+            lambda n: storage.open(n),
+            lambda n: storage.delete(n),
+            lambda n: storage.size(n),
+        ]
+        for call in calls:
+            for name in ("../x", "/etc/passwd", "a\\b", "a\0b"):
+                with pytest.raises(SuspiciousFileOperation):
+                    call(name)
+        # save() and url() turn backslashes into slashes, url() strips leading slashes.
+        for name in ("../x", "/etc/passwd", "a\0b"):
+            with pytest.raises(SuspiciousFileOperation):
+                storage.save(name, ContentFile(b"x"))
+        for name in ("../x", "a\0b"):
+            with pytest.raises(SuspiciousFileOperation):
+                storage.url(name)
 
     def test_open_modes(self, storage: DSNStorage) -> None:
         """open() takes Django's modes, r/rb/w/wb, and nothing else."""
