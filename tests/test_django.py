@@ -4,8 +4,8 @@ The classes below follow Django's ``tests/file_storage/tests.py`` (``FileStorage
 ``CustomStorageTests``, ``OverwritingStorageTests``, ``DiscardingFalseContentStorageTests``,
 ``FileFieldStorageTests``, ``FileSaveRaceConditionTest``, ``FileStoragePermissions``,
 ``FileStoragePathParsing``, ``ContentFileStorageTestCase``, ``FileLikeObjectTestCase``),
-test for test, written again for pytest and run on every kind in ``KINDS``: a local
-``file:`` storage, moto's S3 server and SeaweedFS. Where a check is about local files only
+test for test, written again for pytest and run on a local ``file:`` storage, a
+``memory:`` one, moto's S3 server and SeaweedFS. Where a check is about local files only
 (``path()``, access times, permissions) it runs on ``file:`` and, on S3, checks the
 documented refusal instead.
 
@@ -74,7 +74,7 @@ from tests.djangoapp import models  # noqa: E402
 from tests.djangoapp.models import Thing, temp_storage  # noqa: E402
 
 FILE_SUFFIX = "[A-Za-z0-9]{7}"
-DJANGO_KINDS = ["file", "s3-server", "s3-seaweedfs"]
+DJANGO_KINDS = ["file", "memory", "s3-server", "s3-seaweedfs"]
 
 
 def _reset(*opened: DSNStorage) -> None:
