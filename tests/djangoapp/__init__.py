@@ -47,6 +47,11 @@ def configure() -> None:
     if settings.configured:
         return
     settings.configure(**settings_dict())
+    # Django 4.2's configure() records STORAGES' backends as the deprecated
+    # DEFAULT_FILE_STORAGE/STATICFILES_STORAGE too, which then replace them without their
+    # OPTIONS; a settings module is not affected. Forget those copies.
+    for name in ("DEFAULT_FILE_STORAGE", "STATICFILES_STORAGE"):
+        settings._wrapped.__dict__.pop(name, None)
     django.setup()
     from django.db import connection
 
