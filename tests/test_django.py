@@ -315,6 +315,18 @@ class TestFileStorage:
         storage.delete("empty-dir")
         assert not (tmp_path / "media" / "empty-dir").exists()
 
+    def test_delete_stays_inside(self, storage: DSNStorage, tmp_path: Path) -> None:
+        """A directory reached through a symlink out of the root is never removed."""
+        if not _local(storage):
+            pytest.skip("object stores have no directories or symlinks")
+        outside = tmp_path / "outside"
+        (outside / "empty").mkdir(parents=True)
+        (tmp_path / "media").mkdir(exist_ok=True)
+        (tmp_path / "media" / "link").symlink_to(outside)
+        storage.delete("link/empty")
+        storage.delete("link")
+        assert (outside / "empty").is_dir()
+
     def test_size(self, storage: DSNStorage) -> None:
         """size() is the stored size; a missing name is FileNotFoundError."""
         storage.save("sized.bin", ContentFile(b"x" * 1234))

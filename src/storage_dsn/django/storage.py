@@ -341,8 +341,15 @@ class DSNStorage(DjangoStorage):
                 self.storage.delete(key)
         except FileNotFoundError:
             path = self.storage.local_path(key)
-            if path is not None and path.is_dir() and not path.is_symlink():
+            if path is not None and path.is_dir() and self._inside(path):
                 os.rmdir(path)
+
+    def _inside(self, path: Any) -> bool:
+        """Whether ``path`` is itself no symlink and resolves inside the local root (a
+        linked parent may lead out of it)."""
+        root = os.path.realpath(self.storage.config.root)
+        real = os.path.realpath(path)
+        return not os.path.islink(path) and os.path.commonpath([real, root]) == root != real
 
     def listdir(self, path: str) -> tuple[list[str], list[str]]:
         """``(directories, files)`` directly under ``path``; both empty when it has none."""
