@@ -326,6 +326,7 @@ class TestFileStorage:
         storage.delete("link/empty")
         storage.delete("link")
         assert (outside / "empty").is_dir()
+        assert storage.listdir("link") == ([], [])
 
     def test_size(self, storage: DSNStorage) -> None:
         """size() is the stored size; a missing name is FileNotFoundError."""

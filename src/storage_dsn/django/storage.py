@@ -341,21 +341,23 @@ class DSNStorage(DjangoStorage):
                 self.storage.delete(key)
         except FileNotFoundError:
             path = self.storage.local_path(key)
-            if path is not None and path.is_dir() and self._inside(path):
+            if path and path.is_dir() and not path.is_symlink() and self._inside(path):
                 os.rmdir(path)
 
-    def _inside(self, path: Any) -> bool:
-        """Whether ``path`` is itself no symlink and resolves inside the local root (a
+    def _inside(self, path: os.PathLike[str]) -> bool:
+        """Whether a local ``path`` resolves inside the root, not to the root itself (a
         linked parent may lead out of it)."""
         root = os.path.realpath(self.storage.config.root)
         real = os.path.realpath(path)
-        return not os.path.islink(path) and os.path.commonpath([real, root]) == root != real
+        return bool(os.path.commonpath([real, root]) == root != real)
 
     def listdir(self, path: str) -> tuple[list[str], list[str]]:
         """``(directories, files)`` directly under ``path``; both empty when it has none."""
         prefix = str(path).strip("/")
         if prefix:
-            _key(prefix)
+            local = self.storage.local_path(_key(prefix))
+            if local is not None and not self._inside(local):
+                return [], []  # a symlink out of the root: nothing of this storage's
         try:
             entries = self.storage.fs.ls(prefix, detail=True)
         except (FileNotFoundError, NotADirectoryError):
