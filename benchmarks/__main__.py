@@ -2,8 +2,10 @@
 
 ``python -m benchmarks`` (from the repository root) is the command line; ``nox -s bench``
 installs what it needs and runs everything, ``nox -s bench -- --quick`` every scenario with
-small counts. Results go to ``benchmarks/results/latest.json`` (with the machine and every
-library version), ``BENCHMARKS.md`` and PNG charts under ``benchmarks/results/``.
+small counts, ``nox -s bench -- --only signing`` one group (its scenarios replace theirs in
+``latest.json``; the others' results stay). Results go to ``benchmarks/results/latest.json``
+(with the machine and every library version), ``BENCHMARKS.md`` and PNG charts under
+``benchmarks/results/``.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ def main(argv: list[str]) -> int:
         run_serving(report, quick=args.quick, rounds=5)
     if not args.only or "sync" in args.only:
         run_sync(report, quick=args.quick, rounds=5)
+    if args.only and not args.quick:
+        report = report.merged_into("latest")
     path = report.save("quick" if args.quick else "latest")
     print(f"\nresults: {path}")
     if not args.quick:

@@ -138,6 +138,24 @@ class Report:
             ratios=[Ratio(**r) for r in data["ratios"]],
         )
 
+    def merged_into(self, name: str = "latest") -> Report:
+        """This run's scenarios in place of theirs in the saved report ``name``; the saved
+        report's other scenarios kept (a run of one group does not erase the others)."""
+        if not (RESULTS / f"{name}.json").exists():
+            return self
+        saved = Report.load(name)
+        ran = {r.scenario for r in self.results}
+        order = list(dict.fromkeys(r.scenario for r in saved.results))
+        order += [s for s in dict.fromkeys(r.scenario for r in self.results) if s not in order]
+        results = [r for r in saved.results if r.scenario not in ran] + self.results
+        results.sort(key=lambda r: order.index(r.scenario))
+        return Report(
+            machine=self.machine,
+            versions={**saved.versions, **self.versions},
+            results=results,
+            ratios=[q for q in saved.ratios if q.scenario not in ran] + self.ratios,
+        )
+
     def save(self, name: str = "latest") -> Path:
         RESULTS.mkdir(exist_ok=True)
         path = RESULTS / f"{name}.json"

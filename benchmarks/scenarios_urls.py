@@ -113,6 +113,97 @@ def run_urls(report: Report, *, scale: float, rounds: int) -> None:
     )
 
 
+def _run_s3_signers(report: Report, *, scale: float, rounds: int) -> None:
+    import boto3
+    from botocore.config import Config
+
+    from storage_dsn import open_storage
+    from storage_dsn.urls import content_disposition
+
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+    ours = open_storage(SIGNED_DSN)
+    client = boto3.client(
+        "s3",
+        region_name="eu-central-1",
+        endpoint_url="https://s3.eu-central-1.amazonaws.com",
+        aws_access_key_id="AKIAEXAMPLE",
+        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}),
+    )
+    number = max(20, int(2000 * scale))
+    name = "Résumé 2026.pdf"
+    disposition = content_disposition(name)
+    report.compare(
+        "S3 presigned URL with download name and type",
+        (
+            "storage-dsn Storage.url",
+            lambda: ours.url(KEY, download_name=name, content_type="application/pdf"),
+        ),
+        [
+            (
+                "boto3 generate_presigned_url",
+                lambda: client.generate_presigned_url(
+                    "get_object",
+                    Params={
+                        "Bucket": "my-bucket",
+                        "Key": "media/" + KEY,
+                        "ResponseContentDisposition": disposition,
+                        "ResponseContentType": "application/pdf",
+                    },
+                    ExpiresIn=3600,
+                ),
+            )
+        ],
+        number=number,
+        rounds=rounds,
+    )
+    report.compare(
+        "S3 presigned upload URL (PUT) with content type",
+        ("storage-dsn Storage.upload_url", lambda: ours.upload_url(KEY, content_type="image/jpeg")),
+        [
+            (
+                "boto3 generate_presigned_url('put_object')",
+                lambda: client.generate_presigned_url(
+                    "put_object",
+                    Params={
+                        "Bucket": "my-bucket",
+                        "Key": "media/" + KEY,
+                        "ContentType": "image/jpeg",
+                    },
+                    ExpiresIn=3600,
+                ),
+            )
+        ],
+        number=number,
+        rounds=rounds,
+    )
+    max_size = 10 * 2**20
+    report.compare(
+        "S3 POST policy form (any name under a prefix, size and type limits)",
+        (
+            "storage-dsn Storage.upload_form",
+            lambda: ours.upload_form("uploads/", max_size=max_size, content_type="image/"),
+        ),
+        [
+            (
+                "boto3 generate_presigned_post",
+                lambda: client.generate_presigned_post(
+                    "my-bucket",
+                    "media/uploads/${filename}",
+                    Conditions=[
+                        ["starts-with", "$key", "media/uploads/"],
+                        ["content-length-range", 0, max_size],
+                        ["starts-with", "$Content-Type", "image/"],
+                    ],
+                    ExpiresIn=3600,
+                ),
+            )
+        ],
+        number=number,
+        rounds=rounds,
+    )
+
+
 # Azurite's well-known development key (public: in Microsoft's docs).
 AZURE_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -123,7 +214,9 @@ AZURE_DSN = (
 
 
 def run_signing(report: Report, *, scale: float, rounds: int) -> None:
-    """Azure SAS and GCS V4 URLs, ours and the official SDKs' for the same blob."""
+    """S3 URLs with overrides, upload URLs and POST forms, Azure SAS and GCS V4 URLs: ours
+    and the official SDKs' for the same object and inputs."""
+    _run_s3_signers(report, scale=scale, rounds=rounds)
     _run_azure_sas(report, scale=scale, rounds=rounds)
     _run_gcs_v4(report, scale=scale, rounds=rounds)
 

@@ -208,8 +208,8 @@ class TestErrors:
     def test_unreachable_is_connection_error(self) -> None:
         """A request that reaches no server is a ConnectionError naming the account URL.
 
-        Checked on the SDK's exception: against a closed port the SDK retries for about
-        85 s (three retries, 15 s backoff growing threefold) before it gives up.
+        Checked on the SDK's exception: against a closed port the SDK first retries
+        (``retries=``, 2, 4, 8 s apart; tests/test_timeouts.py holds the rest).
         """
         from azure.core.exceptions import ServiceRequestError
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +13,11 @@ from typing import Any
 
 import pytest
 
+from storage_dsn import open_storage
 from storage_dsn.cli import main, resolve_dsn
+from storage_dsn.cli.output import BarProgress, Output, progress, size
 from tests.conftest import KEY_ID, QUOTED_SECRET, SECRET
+from tests.servers.faults import FaultProxy
 
 GOOD = f"s3://{KEY_ID}:{QUOTED_SECRET}@bucket.s3.eu-central-1.amazonaws.com/media/?domain=cdn.example.com"
 
@@ -285,3 +291,338 @@ class TestHostileUse:
         assert r.returncode == 2
         assert "expires" in r.stderr
         no_secret(r)
+
+
+class TestSyncExclude:
+    def test_name_in_every_directory(self, tmp_path: Path) -> None:
+        """`sync --exclude .DS_Store` leaves out the Finder's files in every directory."""
+        src = tmp_path / "src"
+        for name in ("a.jpg", ".DS_Store", "photos/.DS_Store", "photos/b.jpg"):
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            (src / name).write_bytes(b"x")
+        r = run("sync", "--exclude", ".DS_Store", str(src), str(tmp_path / "dst"))
+        assert r.returncode == 0, r.stderr
+        assert run("ls", str(tmp_path / "dst")).stdout.splitlines() == ["a.jpg", "photos/b.jpg"]
+
+    def test_empty_pattern_is_usage_error(self, tmp_path: Path) -> None:
+        """An empty --exclude pattern is exit 2, before anything is copied."""
+        (tmp_path / "src").mkdir()
+        (tmp_path / "src" / "a.txt").write_bytes(b"x")
+        r = run("sync", "--exclude", "/", str(tmp_path / "src"), str(tmp_path / "dst"))
+        assert r.returncode == 2
+        assert "--exclude" in r.stderr
+        assert not (tmp_path / "dst").exists()
+
+
+def run_on_terminal(*args: str, answer: str) -> subprocess.CompletedProcess[str]:
+    """Run the command with a pseudo-terminal as standard input, ``answer`` typed into it."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        os.write(controller, answer.encode())
+        return subprocess.run(
+            [sys.executable, "-m", "storage_dsn", *args],
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+
+
+class TestRemoveRecursive:
+    @pytest.fixture
+    def dsn(self, tmp_path: Path) -> str:
+        root = tmp_path / "m"
+        for key in ("photos/a.jpg", "photos/2024/b.jpg", "photos2/c.jpg", "other.txt"):
+            (root / key).parent.mkdir(parents=True, exist_ok=True)
+            (root / key).write_bytes(b"x")
+        return f"file://{root}/"
+
+    def test_yes_deletes_the_directory(self, dsn: str) -> None:
+        """rm -r --yes deletes every key under the prefix as a directory, not photos2/."""
+        r = run("rm", "-r", "--yes", dsn, "photos")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "deleted 2 keys, failed 0"
+        assert run("ls", dsn).stdout.splitlines() == ["other.txt", "photos2/c.jpg"]
+
+    def test_needs_yes_without_terminal(self, dsn: str) -> None:
+        """Without a terminal to confirm on, --yes is required: exit 2, nothing deleted."""
+        r = run("rm", "--recursive", dsn, "photos/")
+        assert r.returncode == 2
+        assert "--yes" in r.stderr
+        assert len(run("ls", dsn).stdout.splitlines()) == 4
+
+    def test_terminal_confirms(self, dsn: str) -> None:
+        """On a terminal, the count is shown and a yes deletes."""
+        r = run_on_terminal("rm", "-r", dsn, "photos/", answer="y\n")
+        assert r.returncode == 0, r.stderr
+        assert "delete 2 keys under 'photos/' in file://" in r.stderr
+        assert "[y/N]" in r.stderr
+        assert "deleted 2 keys" in r.stdout
+        assert run("ls", dsn).stdout.splitlines() == ["other.txt", "photos2/c.jpg"]
+
+    def test_terminal_declines(self, dsn: str) -> None:
+        """Anything but yes deletes nothing, exit 1."""
+        r = run_on_terminal("rm", "-r", dsn, "photos/", answer="\n")
+        assert r.returncode == 1
+        assert "nothing deleted" in r.stderr
+        assert len(run("ls", dsn).stdout.splitlines()) == 4
+
+    def test_nothing_under_prefix(self, dsn: str) -> None:
+        """A prefix with no keys (a typo) is exit 1 with a message."""
+        r = run("rm", "-r", "-y", dsn, "photo")
+        assert r.returncode == 1
+        assert "no keys under 'photo'" in r.stderr
+
+    @pytest.mark.s3
+    def test_failures_listed(
+        self, fault_proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Keys the server refuses to delete are listed; the rest go; exit 1."""
+        dsn = (
+            f"s3+http://{KEY_ID}:{QUOTED_SECRET}@{fault_proxy.host}/"
+            f"{fault_proxy.bucket}/m/?engine=s3fs&retries=0"  # type: ignore[attr-defined]
+        )
+        storage = open_storage(dsn)
+        storage.write_many({"p/a.txt": b"a", "p/b.txt": b"b", "p/c.txt": b"c"})
+        fault_proxy.inject(
+            "status",
+            method="DELETE",
+            path_contains="b.txt",
+            code=403,
+            s3_code="AccessDenied",
+            times=100,
+        )
+        assert main(["rm", "-r", "--yes", dsn, "p/"]) == 1
+        captured = capsys.readouterr()
+        assert "failed: p/b.txt: PermissionError" in captured.err
+        assert "deleted 2 keys, failed 1" in captured.out
+        assert QUOTED_SECRET not in captured.out + captured.err
+        fault_proxy.clear()
+        assert list(storage.list()) == ["p/b.txt"]
+
+
+class TestSizes:
+    @pytest.mark.parametrize(
+        ("n", "text"),
+        [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1024, "1.0 KiB"),
+            (1536, "1.5 KiB"),
+            (1024 * 1024 - 1, "1.0 MiB"),  # never "1024.0 KiB"
+            (3 * 2**20 // 2, "1.5 MiB"),
+            (5 * 2**30, "5.0 GiB"),
+            (3 * 2**40, "3.0 TiB"),
+        ],
+    )
+    def test_binary_units(self, n: int, text: str) -> None:
+        """Sizes read in binary units, switching up before a unit reaches 1024."""
+        assert size(n) == text
+
+    def test_ls_long_human_and_bytes(self, tmp_path: Path) -> None:
+        """ls --long shows 1.5 MiB; --bytes the exact number."""
+        (tmp_path / "big.bin").write_bytes(b"\0" * (3 * 2**20 // 2))
+        assert run("ls", "--long", str(tmp_path)).stdout.split()[:2] == ["1.5", "MiB"]
+        assert run("ls", "-l", "--bytes", str(tmp_path)).stdout.split()[0] == "1572864"
+
+    def test_progress_bar_in_binary_units(self) -> None:
+        """The terminal bar counts in KiB/MiB as the summaries do, never tqdm's MB."""
+
+        class Terminal(io.StringIO):
+            def isatty(self) -> bool:
+                return True
+
+        terminal = Terminal()
+        bar = progress(Output(io.StringIO(), terminal))
+        assert isinstance(bar, BarProgress)
+        bar.start(2, 3 * 2**20)
+        bar.copied("a", 2**20)
+        bar.copied("b", 2 * 2**20)
+        bar.close()
+        drawn = terminal.getvalue()
+        assert "3.0 MiB/3.0 MiB" in drawn
+        assert "2/2 objects" in drawn
+        assert "MB" not in drawn
+        assert "kB" not in drawn
+
+
+class TestJSON:
+    def test_ls(self, tmp_path: Path) -> None:
+        """ls --json: one object per key (JSON Lines) with key, size, mtime and etag."""
+        (tmp_path / "a b").mkdir()
+        (tmp_path / "a b" / "ü.txt").write_bytes(b"hello")
+        (tmp_path / "evil\x1b[2J.txt").write_bytes(b"")
+        r = run("ls", "--json", str(tmp_path))
+        assert r.returncode == 0
+        rows = [json.loads(line) for line in r.stdout.splitlines()]
+        assert [row["key"] for row in rows] == ["a b/ü.txt", "evil\x1b[2J.txt"]
+        assert rows[0]["size"] == 5
+        assert rows[0]["etag"] is None
+        assert rows[0]["mtime"].endswith("+00:00")
+        assert "\x1b" not in r.stdout
+
+    @pytest.mark.s3
+    def test_ls_s3_etag(self, storage_factory: Any) -> None:
+        """On S3, ls --json carries each object's ETag and time."""
+        storage = storage_factory("s3-server")
+        storage.write_bytes("a.txt", b"hello")
+        r = run("ls", "--json", "MEDIA", env={"MEDIA": storage.config.to_dsn()})
+        assert r.returncode == 0, r.stderr
+        row = json.loads(r.stdout)
+        assert row["key"] == "a.txt"
+        assert row["etag"] == "5d41402abc4b2a76b9719d911017c592"  # MD5 of a single PUT
+        assert row["mtime"]
+        no_secret(r)
+
+    def test_check_hides_the_secret(self) -> None:
+        """check --json: the redacted config, never the secret."""
+        r = run("check", "--json", GOOD)
+        assert r.returncode == 0
+        report = json.loads(r.stdout)
+        assert report["scheme"] == "s3"
+        assert report["root"] == "bucket/media"
+        assert report["public_url"] == "https://cdn.example.com/media/"
+        assert report["details"]["region"] == "eu-central-1"
+        assert "***" in report["dsn"]
+        assert "connect" not in report
+        no_secret(r)
+
+    def test_check_connect(self, tmp_path: Path) -> None:
+        """check --json --connect adds each probe step's outcome."""
+        r = run("check", "--json", "--connect", str(tmp_path))
+        assert r.returncode == 0
+        steps = json.loads(r.stdout)["connect"]
+        assert [(s["step"], s["ok"]) for s in steps] == [
+            ("write", True),
+            ("read", True),
+            ("delete", True),
+        ]
+
+    @pytest.mark.s3
+    def test_check_connect_failure(self, moto_server: str) -> None:
+        """A failed probe is in the JSON, with its error and no secret; exit 1."""
+        host = moto_server.removeprefix("http://")
+        r = run("check", "--json", "--connect", f"s3+http://{KEY_ID}:{QUOTED_SECRET}@{host}/nope/")
+        assert r.returncode == 1
+        steps = json.loads(r.stdout)["connect"]
+        assert steps[0]["step"] == "write"
+        assert steps[0]["ok"] is False
+        assert steps[0]["error"]
+        no_secret(r)
+
+    def test_sync(self, tmp_path: Path) -> None:
+        """sync --json prints no progress, only the summary as one object."""
+        (tmp_path / "s").mkdir()
+        (tmp_path / "s" / "a.txt").write_bytes(b"abc")
+        dry = run("sync", "--json", "--dry-run", str(tmp_path / "s"), str(tmp_path / "d"))
+        plan = json.loads(dry.stdout)
+        assert plan["dry_run"] is True
+        assert plan["copy"] == [{"key": "a.txt", "size": 3}]
+        r = run("sync", "--json", str(tmp_path / "s"), str(tmp_path / "d"))
+        assert r.returncode == 0
+        assert len(r.stdout.splitlines()) == 1
+        summary = json.loads(r.stdout)
+        assert summary["copied"] == 1
+        assert summary["bytes"] == 3
+        assert summary["failed"] == {}
+        assert summary["destination"] == f"file://{tmp_path}/d/"
+        assert r.stderr == ""
+
+    @pytest.mark.s3
+    def test_sync_to_s3_hides_the_secret(self, storage_factory: Any, tmp_path: Path) -> None:
+        """The JSON summary names both storages redacted."""
+        dst = storage_factory("s3-server")
+        (tmp_path / "a.txt").write_bytes(b"x")
+        r = run("sync", "--json", str(tmp_path), "MEDIA", env={"MEDIA": dst.config.to_dsn()})
+        assert r.returncode == 0, r.stderr
+        assert "***" in json.loads(r.stdout)["destination"]
+        no_secret(r)
+
+
+def complete_in(shell: str, program: str, tmp_path: Path) -> list[str]:
+    """Run ``program`` in ``shell`` with the printed completion script in script.sh."""
+    script = run("completion", shell)
+    assert script.returncode == 0, script.stderr
+    (tmp_path / "script.sh").write_text(script.stdout)
+    (tmp_path / "media").mkdir()
+    r = subprocess.run(
+        [shell, "-c", program],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "MEDIA_DSN": "memory://m/", "OTHER": "x"},
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+#: A zsh with stand-ins for the completion system's functions, printing what they offer.
+ZSH_STUBS = (
+    "compdef() { :; }; _describe() { local n=${@[-1]}; print -l -- ${(P)n%%:*} }; "
+    "compadd() { if [[ $1 == -a ]]; then print -l -- ${(P)2}; else shift; print -l -- $@; fi }; "
+    "_files() { print -l -- *(N) }; source ./script.sh; "
+)
+
+
+class TestCompletion:
+    @pytest.mark.parametrize(
+        ("words", "expected", "absent"),
+        [
+            ("storage-dsn sy", ["sync"], ["ls"]),
+            ("storage-dsn ", ["check", "completion", "rm"], ["--json"]),
+            ("storage-dsn --v", ["--version"], ["check"]),
+            ("storage-dsn sync --d", ["--dry-run", "--delete"], ["--json"]),
+            ("storage-dsn ls --", ["--long", "--bytes", "--json"], ["--dry-run"]),
+            ("storage-dsn rm -", ["-r", "--recursive", "--yes"], []),
+            ("storage-dsn completion ", ["bash", "zsh", "fish"], ["media"]),
+            ("storage-dsn ls ", ["MEDIA_DSN", "media"], ["OTHER", "check"]),
+            ("storage-dsn sync --jobs ", [], ["media", "MEDIA_DSN"]),
+        ],
+    )
+    @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+    def test_offers(
+        self, tmp_path: Path, shell: str, words: str, expected: list[str], absent: list[str]
+    ) -> None:
+        """Each shell offers commands, a command's options, choices, and for storages,
+        paths and the DSN variables; nothing after an option that takes a value."""
+        if shutil.which(shell) is None:
+            pytest.skip(f"{shell} is not installed")
+        parts = words.split(" ")
+        if shell == "bash":
+            program = (
+                "source ./script.sh; "
+                f"COMP_WORDS=({' '.join(repr(p) for p in parts)}); "
+                f"COMP_CWORD={len(parts) - 1}; _storage_dsn; "
+                'printf "%s\\n" "${COMPREPLY[@]}"'
+            )
+        elif shell == "zsh":
+            program = (
+                ZSH_STUBS + f"words=({' '.join(repr(p) for p in parts)}); "
+                f"CURRENT={len(parts)}; PREFIX={parts[-1]!r}; _storage_dsn"
+            )
+        else:
+            program = f"source ./script.sh; complete -C {words!r}"
+        offered = [w.rstrip("/") for w in complete_in(shell, program, tmp_path)]
+        if shell == "zsh":  # what the completion system does with what is offered
+            offered = [w for w in offered if w.startswith(parts[-1])]
+        for word in expected:
+            assert word in offered
+        for word in absent:
+            assert word not in offered
+
+    def test_follows_the_parser(self) -> None:
+        """Every command and option of the parser is in every script."""
+        for shell in ("bash", "zsh", "fish"):
+            text = run("completion", shell).stdout
+            for word in ("check", "sync", "completion", "recursive", "exclude", "bytes"):
+                assert word in text, (shell, word)
+
+    def test_unknown_shell(self) -> None:
+        """Only bash, zsh and fish: exit 2."""
+        assert run("completion", "tcsh").returncode == 2

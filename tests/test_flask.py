@@ -14,6 +14,7 @@ import pytest
 from flask import Flask, render_template_string, url_for
 from werkzeug.datastructures import FileStorage
 
+from storage_dsn import ConfigurationError
 from storage_dsn.flask import Media
 from tests.apps import assert_secure, flask_app, make_app
 from tests.conftest import KEY_ID, QUOTED_SECRET
@@ -38,6 +39,71 @@ class TestConfig:
         assert app.config["STORAGE_DSN"] == "memory://envapp/?url=%2Ffiles%2F"
         with app.test_request_context():
             assert url_for("media.serve", key="x.png") == "/files/x.png"
+
+    def test_platform_guide_alias(self, tmp_path: Path) -> None:
+        """STORAGE, as the platform guide's config names it, is read when STORAGE_DSN is not."""
+        app = make_app(tmp_path, STORAGE="memory://guide/?url=%2Ffiles%2F")
+        assert app.config["STORAGE_DSN"] == "memory://guide/?url=%2Ffiles%2F"
+        with app.test_request_context():
+            assert url_for("media.serve", key="x.png") == "/files/x.png"
+
+    def test_alias_unset_in_environment(self, tmp_path: Path) -> None:
+        """STORAGE = os.environ.get(...) without the variable is None: the usual default."""
+        app = make_app(tmp_path, STORAGE=None, TESTING=True)
+        assert app.config["STORAGE_DSN"].startswith(f"file://{tmp_path}/instance/media/")
+
+    def test_alias_agreeing(self, tmp_path: Path) -> None:
+        """STORAGE and STORAGE_DSN may both be set when they agree."""
+        dsn = "memory://both/?url=%2Fmedia%2F"
+        app = make_app(tmp_path, STORAGE=dsn, STORAGE_DSN=dsn)
+        assert app.extensions["storage_dsn"].storage.config.root.endswith("both")
+
+    def test_alias_conflict(self, tmp_path: Path) -> None:
+        """STORAGE and STORAGE_DSN naming different storages is an error naming both
+        keys, and neither DSN (they carry secrets)."""
+        other = f"s3://{KEY_ID}:{QUOTED_SECRET}@b.s3.amazonaws.com/"
+        with pytest.raises(ConfigurationError) as info:
+            make_app(tmp_path, STORAGE=other, STORAGE_DSN="memory://mine/")
+        message = str(info.value)
+        assert "STORAGE_DSN" in message
+        assert "STORAGE " in message
+        assert QUOTED_SECRET not in message
+        assert "memory://" not in message
+
+    def test_fallback_warns_once_in_production(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """No DSN anywhere in a production app: one warning that media will be lost on
+        the next deploy and how to set STORAGE_DSN, however often the app is built."""
+        caplog.set_level("WARNING", logger="storage_dsn.flask")
+        make_app(tmp_path)
+        make_app(tmp_path)
+        warnings = [r for r in caplog.records if r.name == "storage_dsn.flask"]
+        assert len(warnings) == 1
+        message = warnings[0].getMessage()
+        assert "lost on the next deploy" in message
+        assert "STORAGE_DSN" in message
+        assert str(tmp_path / "instance" / "media") in message
+
+    @pytest.mark.parametrize("mode", ["DEBUG", "TESTING"])
+    def test_fallback_quiet_in_development(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture, mode: str
+    ) -> None:
+        """Debug and testing apps fall back to the instance folder without a warning."""
+        caplog.set_level("WARNING", logger="storage_dsn.flask")
+        app = flask_app("dev", tmp_path)
+        app.config[mode] = True
+        Media(app, environ={})
+        assert not [r for r in caplog.records if r.name == "storage_dsn.flask"]
+
+    def test_configured_storage_is_quiet(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A DSN from the environment or the config never warns."""
+        caplog.set_level("WARNING", logger="storage_dsn.flask")
+        Media(flask_app("env", tmp_path), environ={"DEFAULT_STORAGE_DSN": "memory://quiet/"})
+        make_app(tmp_path, STORAGE_DSN="memory://quiet/")
+        assert not [r for r in caplog.records if r.name == "storage_dsn.flask"]
 
     def test_factory_and_several_apps(self, tmp_path: Path) -> None:
         """One Media object serves several apps, each with its own storage."""

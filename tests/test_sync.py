@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import signal
 import subprocess
@@ -11,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from storage_dsn import Storage, open_storage
 from storage_dsn.cli import main
-from storage_dsn.sync import plan_sync, sync
+from storage_dsn.sync import exclude_matcher, plan_sync, sync
 from tests.conftest import QUOTED_SECRET, SECRET
 
 TREE = {
@@ -153,6 +156,87 @@ class TestFlags:
         result = sync(src, dst, checksum=True)
         assert result.copied == 0
         assert result.skipped == len(TREE)
+
+
+EXCLUDES = [
+    # (pattern, key, excluded): rsync's rules, as the docs show them
+    (".DS_Store", ".DS_Store", True),
+    (".DS_Store", "photos/.DS_Store", True),
+    (".DS_Store", "photos/2024/.DS_Store", True),
+    (".DS_Store", "photos/.DS_Store.jpg", False),
+    ("*.tmp", "a/b/c.tmp", True),
+    ("*.tmp", "a.tmp/keep.jpg", True),  # a directory named so: everything under it
+    ("cache", "a/cache/x.jpg", True),
+    ("cache", "a/cache", True),
+    ("cache/", "a/cache/x.jpg", True),
+    ("cache/", "a/cache", False),  # a trailing / matches directories only
+    ("/cache", "cache/x.jpg", True),
+    ("/cache", "a/cache/x.jpg", False),  # a leading / anchors at the root
+    ("/a.txt", "a.txt", True),
+    ("/a.txt", "sub/a.txt", False),
+    ("photos/*", "photos/cat.jpg", True),
+    ("photos/*", "photos/2024/cat.jpg", True),  # * matches the directory 2024
+    ("photos/*", "old/photos/cat.jpg", False),  # an inner / anchors too
+    ("photos/*.jpg", "photos/2024/cat.jpg", False),  # * does not cross /
+    ("photos/**.jpg", "photos/2024/cat.jpg", True),  # ** does
+    ("photos/**", "photos", False),
+    ("**/thumbs/", "thumbs/a.jpg", True),  # **/ also matches no directory
+    ("**/thumbs/", "x/y/thumbs/a.jpg", True),
+    ("**/thumbs/", "x/thumbs", False),
+    ("img?.png", "a/img1.png", True),
+    ("img?.png", "a/img10.png", False),
+    ("*.jp[eg]", "x.jpg", True),
+    ("*.jp[!eg]", "x.jpg", False),
+    ("[a-c]*", "z/b.txt", True),
+    ("\\*", "*", True),
+    ("\\*", "x", False),
+]
+
+
+class TestExclude:
+    @pytest.mark.parametrize(
+        ("pattern", "key", "excluded"), EXCLUDES, ids=[f"{p}~{k}" for p, k, _ in EXCLUDES]
+    )
+    def test_table(self, pattern: str, key: str, excluded: bool) -> None:
+        """Each documented case matches as rsync would."""
+        assert exclude_matcher([pattern])(key) is excluded
+
+    @pytest.mark.parametrize("pattern", ["", "/", "//"])
+    def test_empty_pattern(self, pattern: str) -> None:
+        """A pattern with no name in it is refused, not read as 'everything'."""
+        with pytest.raises(ValueError, match="exclude pattern"):
+            exclude_matcher([pattern])
+
+    @given(
+        st.from_regex(r"[ab.*?]{1,6}|[ab]{0,2}\[!?[ab.]{1,2}\][ab*]{0,2}", fullmatch=True),
+        st.text(alphabet="ab.", min_size=1, max_size=6),
+    )
+    def test_a_name_as_the_shell_matches_it(self, pattern: str, name: str) -> None:
+        """On one name, a pattern without / matches as the shell's fnmatch does."""
+        assert exclude_matcher([pattern])(name) is fnmatch.fnmatchcase(name, pattern)
+
+    @given(
+        st.lists(st.text(alphabet="ab.", min_size=1, max_size=3), min_size=1, max_size=5),
+        st.text(alphabet="ab.", min_size=1, max_size=3),
+    )
+    def test_a_literal_name_anywhere(self, names: list[str], literal: str) -> None:
+        """A plain name excludes exactly the keys with it as a component; anchored, only
+        the keys that start with it; with a trailing /, only as a directory."""
+        key = "/".join(names)
+        assert exclude_matcher([literal])(key) is (literal in names)
+        assert exclude_matcher(["/" + literal])(key) is (names[0] == literal)
+        assert exclude_matcher([literal + "/"])(key) is (literal in names[:-1])
+
+    def test_sync_excludes_a_name_in_every_directory(self, tmp_path: Path) -> None:
+        """--exclude .DS_Store keeps every .DS_Store out, and off the delete list."""
+        src = open_storage(f"file://{tmp_path}/src/")
+        dst = open_storage(f"file://{tmp_path}/dst/")
+        fill(
+            src, {"a.jpg": b"a", ".DS_Store": b"x", "photos/.DS_Store": b"x", "photos/b.jpg": b"b"}
+        )
+        dst.write_bytes("old/.DS_Store", b"the destination's own")
+        sync(src, dst, exclude=[".DS_Store"], delete=True)
+        assert sorted(dst.list()) == ["a.jpg", "old/.DS_Store", "photos/b.jpg"]
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

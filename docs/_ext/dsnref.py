@@ -52,18 +52,11 @@ COMMON = {
     ),
 }
 
-#: Descriptions of each scheme's own parameters, by the scheme's canonical name.
-PARAMS: dict[str, dict[str, tuple[str, str]]] = {
-    "file": {
-        "fsync": (
-            "``true``, ``false`` (default)",
-            "``true`` fsyncs each written file and its directory before the rename that "
-            "publishes it: durable across power loss, at the cost of a disk flush per "
-            "write.",
-        ),
-    },
-    "memory": {},
-    "s3": {
+
+def _timeouts(retries: str, **override: tuple[str, str]) -> dict[str, tuple[str, str]]:
+    """``connect_timeout``, ``read_timeout`` and ``retries``, as every remote scheme takes
+    them; ``retries`` ends with how the scheme maps it."""
+    return {
         "connect_timeout": (
             "seconds, above 0 (default ``5``)",
             "How long to wait for a connection, per attempt.",
@@ -77,8 +70,27 @@ PARAMS: dict[str, dict[str, tuple[str, str]]] = {
         "retries": (
             "``0`` to ``20`` (default ``3``)",
             "Retries after the first attempt, with exponential backoff, for errors that may "
+            + retries,
+        ),
+        **override,
+    }
+
+
+#: Descriptions of each scheme's own parameters, by the scheme's canonical name.
+PARAMS: dict[str, dict[str, tuple[str, str]]] = {
+    "file": {
+        "fsync": (
+            "``true``, ``false`` (default)",
+            "``true`` fsyncs each written file and its directory before the rename that "
+            "publishes it: durable across power loss, at the cost of a disk flush per "
+            "write.",
+        ),
+    },
+    "memory": {},
+    "s3": {
+        **_timeouts(
             "pass: 5xx, SlowDown, resets, timeouts, bodies cut short. Mapped to botocore's "
-            "standard retry mode (s3fs) or obstore's retry settings.",
+            "standard retry mode (s3fs) or obstore's retry settings."
         ),
         "auth": (
             "``s3v4`` (default), ``s3``",
@@ -149,6 +161,11 @@ PARAMS: dict[str, dict[str, tuple[str, str]]] = {
         ),
     },
     "gs": {
+        **_timeouts(
+            "pass: 5xx, 408, 429, resets, timeouts. Mapped to gcsfs's retry loop; the "
+            "timeouts to the aiohttp timeout of each request (per connection and per read, "
+            "never a total: a large object takes as long as bytes keep coming)."
+        ),
         "project": ("a project ID", "The Google Cloud project, passed to gcsfs."),
         "endpoint_url": (
             "an ``http(s)://host[:port]`` URL, percent-encoded",
@@ -169,6 +186,12 @@ PARAMS: dict[str, dict[str, tuple[str, str]]] = {
         ),
     },
     "az": {
+        **_timeouts(
+            "pass: 5xx, 408, resets, timeouts. Mapped to the Azure SDK client's exponential "
+            "retry policy (waits about 2, 4, 8 s) and its ``connection_timeout`` and "
+            "``read_timeout``, for every request (adlfs sets them on transfers only). A "
+            "download whose body stalls is asked again up to three times by the SDK."
+        ),
         "endpoint_url": (
             "an ``http(s)://`` URL, percent-encoded",
             "The account URL (``http://127.0.0.1:10000/devstoreaccount1`` for Azurite), "
@@ -188,6 +211,24 @@ PARAMS: dict[str, dict[str, tuple[str, str]]] = {
         ),
     },
     "sftp": {
+        **_timeouts(
+            "pass: a connection refused, reset, dropped or timed out is made again, with "
+            "backoff (about 1, 2, 4 s); an SFTP operation on an open connection is not "
+            "repeated.",
+            connect_timeout=(
+                "seconds, above 0 (default ``5``)",
+                "How long the TCP connection, the SSH handshake and the login may take "
+                "together, per attempt (asyncssh's ``connect_timeout``).",
+            ),
+            read_timeout=(
+                "seconds, above 0 (default ``10``)",
+                "How long the server may stay silent. asyncssh has no read timeout: after "
+                "half of it a keepalive is sent, and when nothing answers by the end the "
+                "connection is dropped, so every call waiting on it fails with "
+                "``TimeoutError`` (the next call connects again). An idle connection "
+                "exchanges a keepalive that often.",
+            ),
+        ),
         "key_file": (
             "an absolute path (or ``~/...``), percent-encoded",
             "The private key to log in with (OpenSSH format, unencrypted). Without it, "

@@ -12,8 +12,12 @@
 Configuration (read once, in :meth:`Media.init_app`):
 
 ``STORAGE_DSN``
-    The storage. Default: ``DEFAULT_STORAGE_DSN`` from the environment, else
-    ``file://{app.instance_path}/media/?url=%2Fmedia%2F``.
+    The storage. Default: ``STORAGE`` (the name the platform's Flask guide uses, when set
+    to a DSN), else ``DEFAULT_STORAGE_DSN`` from the environment, else
+    ``file://{app.instance_path}/media/?url=%2Fmedia%2F``, with a warning logged (logger
+    ``storage_dsn.flask``) unless the app is in debug or testing mode: a container's disk
+    is lost on the next deploy. ``STORAGE`` and ``STORAGE_DSN`` set to different DSNs is a
+    :class:`~storage_dsn.errors.ConfigurationError`.
 ``MEDIA_SERVE``
     ``None`` (default): serve files from this app when the storage is ``file`` or
     ``memory`` and its public URL is a path (``/media/``); ``True``/``False`` force it.
@@ -42,6 +46,7 @@ hooks, as whitenoise does for static files; ``url_for("media.serve", ...)`` stil
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import secrets
 from collections.abc import Iterable, Mapping
@@ -50,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, current_app
 from werkzeug.utils import secure_filename
 
-from .errors import StorageDSNError
+from .errors import ConfigurationError, StorageDSNError
 from .serving import MediaServer, StartResponse, _path_info, mount_prefix
 from .storage import Storage, open_storage
 from .uploads import MAX_UPLOAD_NAME, LocalUploads
@@ -64,6 +69,13 @@ __all__ = ["EXTENSION_KEY", "Media", "MediaState"]
 
 EXTENSION_KEY = "storage_dsn"
 DEFAULT_PREFIX = "/media/"
+#: The platform's Flask guide configures ``STORAGE = os.environ.get("DEFAULT_STORAGE_DSN")``.
+ALIAS = "STORAGE"
+
+log = logging.getLogger(__name__)
+# Instance folders already warned about: an app factory called per test or per worker
+# thread would otherwise repeat the same warning.
+_warned: set[str] = set()
 
 
 class MediaState:
@@ -98,9 +110,8 @@ class Media:
 
     def init_app(self, app: Flask) -> None:
         """Read the configuration, open the storage and register the ``media`` blueprint."""
-        default = f"file://{app.instance_path}/media/?url=%2Fmedia%2F"
         config = app.config
-        config.setdefault("STORAGE_DSN", self._environ.get("DEFAULT_STORAGE_DSN") or default)
+        config["STORAGE_DSN"] = _configured_dsn(app, self._environ)
         config.setdefault("MEDIA_SERVE", None)
         config.setdefault("MEDIA_MAX_AGE", 0)
         config.setdefault("MEDIA_REDIRECT", True)
@@ -257,6 +268,35 @@ def media_url(
     return _state().storage.url(
         key, expires=expires, download_name=download_name, content_type=content_type
     )
+
+
+def _configured_dsn(app: Flask, environ: Mapping[str, str]) -> str:
+    """``STORAGE_DSN``, its alias ``STORAGE``, ``DEFAULT_STORAGE_DSN``, or the instance
+    folder (with a warning where a lost disk would lose media)."""
+    dsn = app.config.get("STORAGE_DSN") or None
+    alias = app.config.get(ALIAS)
+    alias = alias if isinstance(alias, str) and alias else None  # another extension's STORAGE
+    if dsn and alias and dsn != alias:
+        # Neither value is shown: a DSN carries its secret.
+        raise ConfigurationError(
+            f"the app config sets both STORAGE_DSN and {ALIAS}, to different DSNs; "
+            f"set only STORAGE_DSN ({ALIAS} is read as its alias when STORAGE_DSN is not set)"
+        )
+    found = dsn or alias or environ.get("DEFAULT_STORAGE_DSN")
+    if found:
+        return str(found)
+    media = os.path.join(app.instance_path, "media")
+    if not (app.debug or app.testing) and media not in _warned:
+        _warned.add(media)
+        log.warning(
+            "no STORAGE_DSN in the app config and no DEFAULT_STORAGE_DSN in the environment: "
+            "media is stored in %s, on this machine's disk; in a container it will be lost "
+            "on the next deploy. Set DEFAULT_STORAGE_DSN in the environment (or STORAGE_DSN "
+            "in the app config) to the storage's DSN, e.g. s3://KEY:SECRET@BUCKET.s3."
+            "REGION.amazonaws.com/",
+            media,
+        )
+    return f"file://{media}/?url=%2Fmedia%2F"
 
 
 def _secret_keys(app: Flask) -> list[str | bytes]:

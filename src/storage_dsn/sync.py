@@ -11,8 +11,8 @@ finishes the job without recopying what is complete.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -21,7 +21,15 @@ from typing import Protocol, TypeVar
 
 from .storage import Stat, Storage
 
-__all__ = ["DEFAULT_JOBS", "Plan", "Reporter", "SyncResult", "plan_sync", "sync"]
+__all__ = [
+    "DEFAULT_JOBS",
+    "Plan",
+    "Reporter",
+    "SyncResult",
+    "exclude_matcher",
+    "plan_sync",
+    "sync",
+]
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +97,9 @@ def plan_sync(
     jobs: int = DEFAULT_JOBS,
 ) -> Plan:
     """Compare the two storages and return the :class:`Plan`; changes nothing."""
-    source = {k: st for k, st in src.scan() if not _excluded(k, exclude)}
-    target = {k: st for k, st in dst.scan() if not _excluded(k, exclude)}
+    excluded = exclude_matcher(exclude)
+    source = {k: st for k, st in src.scan() if not excluded(k)}
+    target = {k: st for k, st in dst.scan() if not excluded(k)}
     plan = Plan()
     undecided: list[str] = []
     for key, st in source.items():
@@ -268,8 +277,63 @@ def _md5(storage: Storage, key: str, st: Stat) -> str:
     return storage.backend.md5(key, st)
 
 
-def _excluded(key: str, patterns: Iterable[str]) -> bool:
-    return any(fnmatch.fnmatchcase(key, p) for p in patterns)
+def exclude_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
+    """A test for keys that ``patterns`` exclude, matched as rsync's ``--exclude`` does.
+
+    A pattern without ``/`` matches a name in any directory (``.DS_Store`` excludes
+    ``photos/.DS_Store``); one with a leading or inner ``/`` is anchored at the root
+    (``/tmp`` excludes ``tmp/x``, not ``a/tmp/x``). A trailing ``/`` matches directories
+    only. A pattern that matches a directory excludes everything under it. ``*`` and
+    ``?`` never match ``/``; ``**`` does (``**/`` also matches no directory at all);
+    ``[abc]``, ``[!abc]`` and ``\\*`` (a literal ``*``) are as in the shell. An empty
+    pattern is a :class:`ValueError`.
+    """
+    anywhere: list[tuple[re.Pattern[str], bool]] = []
+    anchored: list[tuple[re.Pattern[str], bool]] = []
+    for pattern in patterns:
+        body = pattern.rstrip("/")
+        directory = body != pattern
+        rooted = body.startswith("/") or "/" in body
+        body = body.lstrip("/")
+        if not body:
+            raise ValueError(f"exclude pattern {pattern!r} matches nothing or everything")
+        (anchored if rooted else anywhere).append((_glob(body), directory))
+
+    def excluded(key: str) -> bool:
+        names = key.split("/")
+        last = len(names) - 1
+        for i, name in enumerate(names):
+            # Directories are every component but the last; the key's own name is a file.
+            if any(rx.fullmatch(name) and (i < last or not d) for rx, d in anywhere):
+                return True
+            if anchored:
+                path = "/".join(names[: i + 1])
+                if any(rx.fullmatch(path) and (i < last or not d) for rx, d in anchored):
+                    return True
+        return False
+
+    return excluded
+
+
+_GLOB = re.compile(r"\*\*/|\*\*|\*|\?|\[!?\]?[^]]*\]|\\.|.", re.DOTALL)
+_WILDCARDS = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """A shell glob as a regular expression in which only ``**`` crosses ``/``."""
+    parts = []
+    for piece in _GLOB.findall(pattern):
+        if piece in _WILDCARDS:
+            parts.append(_WILDCARDS[piece])
+        elif piece.startswith("[") and len(piece) > 2:
+            negated = piece[1] == "!"
+            chars = re.escape(piece[2:-1] if negated else piece[1:-1]).replace("\\-", "-")
+            parts.append(f"[^/{chars}]" if negated else f"[{chars}]")
+        elif piece.startswith("\\"):
+            parts.append(re.escape(piece[1:] or piece))
+        else:
+            parts.append(re.escape(piece))
+    return re.compile("".join(parts), re.DOTALL)
 
 
 class _Silent:

@@ -24,7 +24,6 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from .dsn import MAX_URL_EXPIRES
 from .errors import NoPublicURLError, StorageDSNError
@@ -58,6 +57,31 @@ _TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _QUOTED = r'"[^"\\\x00-\x1f\x7f]*"'
 _MEDIA_TYPE = re.compile(rf"{_TCHARS}/{_TCHARS}(\s*;\s*{_TCHARS}=({_TCHARS}|{_QUOTED}))*")
 _UNSAFE_FALLBACK = re.compile(r'[^ !#-\[\]-~]|[\\"%/]')  # not printable ASCII, or \ " % /
+# Unicode's Cc (C0 and C1 controls) and Cs (surrogates): they would split a header.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_ALPHANUMERIC = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def percent_encoder(safe: str) -> Callable[[str], str]:
+    """A function percent-encoding text as UTF-8, keeping letters, digits and ``safe``:
+    ``urllib.parse.quote(text, safe=safe)``, by a byte table instead of a Python call per
+    character (signed URLs encode a download name or two per call)."""
+    keep = _ALPHANUMERIC + safe.encode("ascii")
+    table = tuple(chr(b) if b in keep else f"%{b:02X}" for b in range(256))
+    plain = re.compile(b"[" + re.escape(keep) + b"]*")
+
+    def encode(text: str) -> str:
+        data = text.encode("utf-8")
+        if plain.fullmatch(data):
+            return text
+        return "".join(map(table.__getitem__, data))
+
+    return encode
+
+
+#: RFC 3986's unreserved characters kept: the encoding SigV4 signs and S3 expects.
+encode_unreserved = percent_encoder("-_.~")
+_encode_ext_value = percent_encoder("!#$&+^`|-._~")  # RFC 5987's attr-char
 
 
 @dataclass(frozen=True)
@@ -196,12 +220,12 @@ def content_disposition(download_name: str) -> str:
     """
     if not isinstance(download_name, str) or not download_name.strip():
         raise StorageDSNError("download_name must be a non-empty string")
-    if any(unicodedata.category(c) in ("Cc", "Cs") for c in download_name):
+    if _CONTROL.search(download_name):
         raise StorageDSNError(f"download_name has a control character: {download_name!r}")
     name = download_name.replace("/", "_").replace("\\", "_")
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     fallback = _UNSAFE_FALLBACK.sub("_", ascii_name).strip() or "download"
-    encoded = quote(name.encode("utf-8"), safe="!#$&+^`|-._~")
+    encoded = _encode_ext_value(name)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
 
 
@@ -243,6 +267,6 @@ def response_overrides(download_name: str | None, content_type: str | None) -> d
 def response_query(download_name: str | None, content_type: str | None) -> str:
     """:func:`response_overrides` as a query string (empty without overrides)."""
     return "&".join(
-        f"{name}={quote(value, safe='-_.~')}"
+        f"{name}={encode_unreserved(value)}"
         for name, value in response_overrides(download_name, content_type).items()
     )

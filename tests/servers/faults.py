@@ -10,15 +10,23 @@ first; a rule applies to the next ``times`` matching requests and then expires:
 * ``truncate``: forward, then send the headers without Content-Length and half the body
   (or ``after`` bytes), and close: a body that ends early with nothing to tell;
 * ``stall``: accept the request and answer nothing for ``seconds`` (then close);
+* ``stall_body``: forward, then send the headers and ``after`` bytes of the body (none by
+  default) and nothing more for ``seconds`` (then close): a server that stops mid-answer;
 * ``delete_errors``: answer a bulk delete (``POST ?delete``) with 200 and an error for
   every key in it, as S3 does when it refuses some keys of a batch.
 
 Everything stays on 127.0.0.1. The proxy runs in a thread of the test process, so tests
-change its rules directly and read what it saw in ``requests``.
+change its rules directly and read what it saw in ``requests``. The error bodies are S3's
+XML; Azure's and Google's clients retry by the status alone, so the proxy stands in front
+of Azurite and fake-gcs-server too.
+
+:class:`TCPProxy` relays raw bytes (SSH) and can stop relaying at any moment: a server
+that accepts and never answers, or one that goes silent in the middle of a session.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import re
 import socket
@@ -33,7 +41,7 @@ import pytest
 
 from .moto import make_bucket
 
-__all__ = ["FaultProxy", "Rule", "fault_proxy"]
+__all__ = ["FaultProxy", "Rule", "TCPProxy", "fault_proxy"]
 
 _HOP_BY_HOP = {
     "connection",
@@ -103,6 +111,12 @@ class FaultProxy:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def __enter__(self) -> FaultProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _rule_for(self, method: str, path: str) -> Rule | None:
         with self._lock:
@@ -174,6 +188,11 @@ class _Handler(socketserver.StreamRequestHandler):
             cut = data[: rule.after if rule.after is not None else len(data) // 2]
             self._write(head, [*out, ("Connection", "close")], cut)
             return False
+        if rule is not None and rule.fault == "stall_body":
+            self.wfile.write(self._encode(head, out, data[: rule.after or 0]))
+            self.wfile.flush()
+            time.sleep(rule.seconds)
+            return False
         if method != "HEAD":  # a HEAD's Content-Length is the object's, not its body's
             out = [(n, v) for n, v in out if n.lower() != "content-length"]
             out.append(("Content-Length", str(len(data))))
@@ -242,6 +261,95 @@ class _Handler(socketserver.StreamRequestHandler):
     def _write(self, head: list[str], headers: list[tuple[str, str]], body: bytes) -> None:
         self.wfile.write(self._encode(head, headers, body))
         self.wfile.flush()
+
+
+class TCPProxy:
+    """A loopback TCP relay to ``upstream`` (``host:port``) that can go silent.
+
+    While :attr:`stalled` is set it relays nothing in either direction and holds what it
+    receives, and the connections it accepts hear nothing: to a client, a server that
+    accepts and never answers. The first ``drop`` connections are reset at once. Used as
+    a context manager; leaving it closes everything.
+    """
+
+    def __init__(self, upstream: str, *, stalled: bool = False, drop: int = 0) -> None:
+        self._drop = drop
+        host, _, port = upstream.rpartition(":")
+        self._upstream = (host, int(port))
+        self._stall = threading.Event()
+        if stalled:
+            self._stall.set()
+        self._closed = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.host = f"127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def stalled(self) -> bool:
+        return self._stall.is_set()
+
+    def stall(self) -> None:
+        """Stop relaying, from now on."""
+        self._stall.set()
+
+    def resume(self) -> None:
+        """Relay again (what was held goes through)."""
+        self._stall.clear()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self._drop > 0:
+                self._drop -= 1
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                client.close()
+                continue
+            self._sockets.append(client)
+            threading.Thread(target=self._open, args=(client,), daemon=True).start()
+
+    def _open(self, client: socket.socket) -> None:
+        while self._stall.is_set():  # accepted, never answered
+            if self._closed.wait(0.1):
+                return
+        try:
+            server = socket.create_connection(self._upstream, timeout=10)
+        except OSError:
+            client.close()
+            return
+        server.settimeout(None)
+        self._sockets.append(server)
+        for src, dst in ((client, server), (server, client)):
+            threading.Thread(target=self._relay, args=(src, dst), daemon=True).start()
+
+    def _relay(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                while self._stall.is_set():  # hold it: the other side hears nothing
+                    if self._closed.wait(0.1):
+                        return
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._listener.close()
+        for sock in self._sockets:
+            sock.close()
+
+    def __enter__(self) -> TCPProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ from ..storage import DEFAULT_ENV
 from ..sync import DEFAULT_JOBS
 from . import commands
 from .commands import UsageError, resolve_dsn
+from .completion import SHELLS, script
 from .output import Output, one_line, printable, redact_dsns
 
 __all__ = ["main", "resolve_dsn"]
@@ -70,12 +71,15 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="parse a DSN and show what it means")
     p.add_argument("dsn", nargs="?", help=f"DSN, variable or path (default: ${DEFAULT_ENV})")
     p.add_argument("--connect", action="store_true", help="prove write, read and delete")
+    p.add_argument("--json", action="store_true", help="the report as one JSON object")
     p.set_defaults(func=commands.cmd_check)
 
     p = sub.add_parser("ls", help="list keys")
     p.add_argument("dsn")
     p.add_argument("prefix", nargs="?", default="")
     p.add_argument("-l", "--long", action="store_true", help="with size and modification time")
+    p.add_argument("--bytes", action="store_true", help="with --long: sizes in bytes")
+    p.add_argument("--json", action="store_true", help="one JSON object per key (JSON Lines)")
     p.set_defaults(func=commands.cmd_ls)
 
     p = sub.add_parser("url", help="print a key's public (or presigned) URL")
@@ -95,9 +99,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=commands.cmd_put)
 
-    p = sub.add_parser("rm", help="delete keys")
+    p = sub.add_parser("rm", help="delete keys (with -r: every key under prefixes)")
     p.add_argument("dsn")
     p.add_argument("keys", nargs="+", metavar="key")
+    p.add_argument("-r", "--recursive", action="store_true", help="keys are prefixes")
+    p.add_argument("-y", "--yes", action="store_true", help="delete without asking")
     p.set_defaults(func=commands.cmd_rm)
 
     p = sub.add_parser("sync", help="make DST hold what SRC holds")
@@ -106,7 +112,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     p.add_argument("--delete", action="store_true", help="delete keys SRC does not have")
     p.add_argument("--checksum", action="store_true", help="compare content, not size/time")
-    p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="repeatable")
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="skip matching keys, as rsync: NAME anywhere, /PATH from the root, DIR/ (repeatable)",
+    )
     p.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help=f"default {DEFAULT_JOBS}")
+    p.add_argument("--json", action="store_true", help="no progress; the summary as JSON")
     p.set_defaults(func=commands.cmd_sync)
+
+    p = sub.add_parser("completion", help="print a shell completion script")
+    p.add_argument("shell", choices=SHELLS)
+    p.set_defaults(func=_cmd_completion)
     return parser
+
+
+def _cmd_completion(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
+    out.stdout.write(script(args.shell, _parser()))
+    return 0

@@ -6,7 +6,9 @@ use (as written and percent-encoded) by ``***`` before it is printed.
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import IO, Any
@@ -19,6 +21,7 @@ __all__ = [
     "LineProgress",
     "Output",
     "iso",
+    "iso_json",
     "one_line",
     "printable",
     "progress",
@@ -80,9 +83,24 @@ class Output:
         # scrubbed (scrubbing could not hurt it, but makes the intent plain).
         print(self.scrub(text) if scrub else printable(text), file=self.stdout, flush=True)
 
+    def json(self, value: object) -> None:
+        """Print ``value`` as one line of JSON, scrubbed like any line.
+
+        Everything outside ASCII is escaped, so no control character reaches the terminal
+        raw and the line stays valid JSON after scrubbing.
+        """
+        self.line(json.dumps(value, ensure_ascii=True))
+
     def error(self, text: str) -> None:
         """Print ``storage-dsn: error: ...`` on stderr."""
         print(f"storage-dsn: error: {self.scrub(text)}", file=self.stderr, flush=True)
+
+    def confirm(self, question: str, answers: IO[str] | None = None) -> bool:
+        """Ask ``question [y/N]`` on stderr; ``True`` when the answer (from standard input)
+        is yes."""
+        print(f"{self.scrub(question)} [y/N] ", end="", file=self.stderr, flush=True)
+        answer = (answers or sys.stdin).readline()
+        return answer.strip().lower() in ("y", "yes")
 
 
 class LineProgress:
@@ -119,20 +137,29 @@ class BarProgress:
 
     def start(self, objects: int, nbytes: int) -> None:
         self.total_objects = objects
+        # tqdm's own byte counts say "MB" for mebibytes: the sizes are ours, in the
+        # description, so the bar speaks the same units as every other line.
         self.bar = self._tqdm(
             total=nbytes,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
             file=self.out.stderr,
-            desc="sync",
+            bar_format="sync {percentage:3.0f}%|{bar}| {desc} [{elapsed}<{remaining}]",
             dynamic_ncols=True,
+        )
+        self._describe(0)
+
+    def _describe(self, done: int) -> None:
+        elapsed = self.bar.format_dict["elapsed"]
+        rate = done / elapsed if elapsed > 0 else 0
+        self.bar.set_description_str(
+            f"{size(done)}/{size(self.bar.total)}, {size(rate)}/s, "
+            f"{self.objects}/{self.total_objects} objects",
+            refresh=False,
         )
 
     def _step(self, nbytes: int) -> None:
         self.objects += 1
-        self.bar.update(nbytes)
-        self.bar.set_postfix_str(f"{self.objects}/{self.total_objects} objects", refresh=False)
+        self._describe(self.bar.n + nbytes)
+        self.bar.update(nbytes)  # draws, at most every tenth of a second
 
     def copied(self, key: str, nbytes: int) -> None:
         self._step(nbytes)
@@ -160,14 +187,29 @@ def progress(out: Output) -> LineProgress | BarProgress:
     return LineProgress(out)
 
 
-def size(n: int) -> str:
-    """``n`` bytes in binary units: ``512 B``, ``1.5 KiB``, ``2.0 GiB``."""
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def size(n: float) -> str:
+    """``n`` bytes in binary units, the one unit system of every line the command prints:
+    ``512 B``, ``1.5 KiB``, ``2.0 GiB``."""
     value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    for unit in _UNITS:
+        # Switch up before rounding would show 1024.0 of the smaller unit.
+        if unit == "B" and value < 1024:
+            return f"{value:.0f} B"
+        if unit != "B" and (round(value, 1) < 1024 or unit == _UNITS[-1]):
+            return f"{value:.1f} {unit}"
         value /= 1024
-    return f"{value:.1f} GiB"  # pragma: no cover
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def iso_json(mtime: float | None) -> str | None:
+    """A modification time as ISO 8601 with its UTC offset, for JSON; ``None`` when
+    unknown."""
+    if mtime is None:
+        return None
+    return datetime.fromtimestamp(mtime, timezone.utc).isoformat()
 
 
 def iso(mtime: float | None) -> str:

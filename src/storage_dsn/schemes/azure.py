@@ -14,6 +14,7 @@ option (``account_key`` or ``sas_token``) until then.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import errno
@@ -24,8 +25,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
-from ..backend import Stat, file_path, guess_type, is_listable
-from ..dsn import expires_param, flag
+from ..backend import Stat, Timeouts, file_path, guess_type, is_listable
+from ..dsn import TIMEOUT_PARAMS, expires_param, flag, timeout_settings
 from ..errors import InvalidDSNError
 from ..keys import quote_key
 from .azure_sas import CLOUD_HOST, azure_urls
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CLOUD_HOST", "PARAMS", "SCHEMES", "AzureBackend", "details", "parse_azure"]
 
-PARAMS = frozenset({"endpoint_url", "qs_auth", "expires"})
+PARAMS = TIMEOUT_PARAMS | frozenset({"endpoint_url", "qs_auth", "expires"})
 
 _ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
 
@@ -57,13 +58,13 @@ def parse_azure(parts: DSNParts) -> StorageConfig:
             options["sas_token"] = sas
         else:
             options["account_key"] = parts.password
-    settings: dict[str, str] = {}
+    settings: dict[str, Any] = timeout_settings(parts.params)
     if "endpoint_url" in parts.params:
         settings["endpoint_url"] = _check_endpoint(parts.params["endpoint_url"])
     elif parts.scheme == "az+http":
         settings["endpoint_url"] = f"http://{parts.netloc_host}/{account}"
     root = "/".join(segments)
-    account_url = settings.get("endpoint_url", f"https://{account}.{CLOUD_HOST}")
+    account_url = str(settings.get("endpoint_url", f"https://{account}.{CLOUD_HOST}"))
     return parts.config(
         protocol="abfs",
         root=root,
@@ -163,6 +164,12 @@ class AzureBackend(FsspecBackend):
     def _make_filesystem(self) -> AbstractFileSystem:
         options = self.storage_options()
         options.setdefault("use_listings_cache", False)  # as FsspecBackend says why
+        # adlfs applies its timeouts to transfers only; the filesystem class below gives
+        # them, and the retry count, to the SDK client that makes every request.
+        timeouts = Timeouts.of(self.config)
+        options.setdefault("connection_timeout", timeouts.connect)
+        options.setdefault("read_timeout", timeouts.read)
+        options.setdefault("retry_total", timeouts.retries)
         filesystem: AbstractFileSystem = _filesystem_class()(**options)
         return filesystem
 
@@ -290,6 +297,25 @@ def _filesystem_class() -> type[AbstractFileSystem]:
     from adlfs import AzureBlobFileSystem
 
     class KeyedAzureBlobFileSystem(AzureBlobFileSystem):  # type: ignore[misc]
+        service_client: Any  # adlfs's async BlobServiceClient
+
+        def __init__(self, *args: Any, retry_total: int | None = None, **kwargs: Any) -> None:
+            self.retry_total = retry_total
+            super().__init__(*args, **kwargs)
+
+        def do_connect(self) -> None:
+            """adlfs's client, made again with the timeouts and retries: adlfs passes its
+            ``connection_timeout`` and ``read_timeout`` to up- and downloads only, and
+            nothing to the retry policy, whose default waits 15 s and more between tries."""
+            super().do_connect()
+            made = self.service_client
+            self.service_client = type(made)(
+                made.url,
+                credential=made.credential,
+                _location_mode=self.location_mode,
+                **_client_settings(self._timeout_kwargs, self.retry_total),
+            )
+
         @classmethod
         def _strip_protocol(cls, path: Any) -> Any:
             if isinstance(path, str) and not path.startswith(_URL_PREFIXES):
@@ -306,6 +332,27 @@ def _filesystem_class() -> type[AbstractFileSystem]:
 
 
 _URL_PREFIXES = ("abfs://", "az://", "abfss://")
+
+
+def _client_settings(timeouts: dict[str, Any], retries: int | None) -> dict[str, Any]:
+    """The SDK client's keyword arguments for adlfs's timeouts and our retry count."""
+    from azure.storage.blob.aio import ExponentialRetry  # the async policy: adlfs is async
+
+    settings = {k: v for k, v in timeouts.items() if k in ("connection_timeout", "read_timeout")}
+    if retries is not None:
+        # The SDK's ExponentialRetry waits initial + base ** n (+- jitter) seconds before
+        # retry n: 2, 4, 8 s here; its defaults (15 + 3 ** n +- 3) wait over a minute for
+        # three retries alone.
+        settings["retry_policy"] = ExponentialRetry(
+            initial_backoff=0,
+            increment_base=2,
+            random_jitter_range=1,
+            retry_total=retries,
+            retry_connect=retries,
+            retry_read=retries,
+            retry_status=retries,
+        )
+    return settings
 
 
 def _connection_string(endpoint: str, options: dict[str, Any]) -> str:
@@ -368,10 +415,30 @@ def _oserror(exc: BaseException, key: str, endpoint: object) -> OSError:
         return PermissionError(
             errno.EACCES, f"Azure refused access ({said}): check the account key or SAS", key
         )
+    where = endpoint or "Azure Blob Storage"
+    if _timed_out(exc):
+        return TimeoutError(
+            errno.ETIMEDOUT,
+            f"{where} did not answer in time (connect_timeout, read_timeout): {said}",
+            key,
+        )
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
-        where = endpoint or "Azure Blob Storage"
         return ConnectionError(f"cannot reach {where} ({said}): {key!r}")
     return OSError(errno.EIO, f"Azure error ({said})", key)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or wraps, a timeout: the SDK's own, or a download's body that
+    stalled (its retry loop raises ``HttpResponseError`` around the timeout)."""
+    from azure.core.exceptions import ServiceRequestTimeoutError, ServiceResponseTimeoutError
+
+    timeouts = (ServiceRequestTimeoutError, ServiceResponseTimeoutError, asyncio.TimeoutError)
+    seen: BaseException | None = exc
+    for _ in range(8):  # a short chain; never loop on a cycle
+        if seen is None or isinstance(seen, timeouts):
+            return seen is not None
+        seen = getattr(seen, "inner_exception", None) or seen.__cause__
+    return False
 
 
 SCHEMES = tuple(

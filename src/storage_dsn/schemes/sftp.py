@@ -16,15 +16,19 @@ renames here talk to asyncssh's SFTP client directly.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
 import posixpath
+import random
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
-from ..backend import temp_name
+from ..backend import Timeouts, temp_name
+from ..dsn import TIMEOUT_PARAMS, timeout_settings
 from ..errors import InvalidDSNError
 from .base import Scheme
 from .generic import RenamingBackend
@@ -38,7 +42,7 @@ __all__ = ["PARAMS", "SCHEMES", "HostKeyError", "SFTPBackend", "details", "parse
 
 log = logging.getLogger(__name__)
 
-PARAMS = frozenset({"key_file", "known_hosts"})
+PARAMS = TIMEOUT_PARAMS | frozenset({"key_file", "known_hosts"})
 #: Where host keys are looked up unless the DSN says ``known_hosts=``.
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 
@@ -70,7 +74,11 @@ def parse_sftp(parts: DSNParts) -> StorageConfig:
         options["known_hosts"] = _path_param("known_hosts", known_hosts)
     root = "/" + "/".join(s for s in parts.path.split("/") if s)
     return parts.config(
-        protocol="sftp", root=root, options=options, public_url=parts.public_base("")
+        protocol="sftp",
+        root=root,
+        options=options,
+        public_url=parts.public_base(""),
+        settings=timeout_settings(parts.params),
     )
 
 
@@ -125,6 +133,14 @@ class SFTPBackend(RenamingBackend):
             options["known_hosts"] = _expand(known, home)
         if options.get("client_keys"):
             options["client_keys"] = [_expand(str(k), home) for k in options["client_keys"]]
+        # asyncssh's connect_timeout bounds the TCP connection, the SSH handshake and the
+        # login together. It has no read timeout: a keepalive sent after read_timeout / 2
+        # seconds of silence, unanswered for as long again, drops the connection, and
+        # every request waiting on it fails.
+        timeouts = Timeouts.of(self.config)
+        options.setdefault("connect_timeout", timeouts.connect)
+        options.setdefault("keepalive_interval", timeouts.read / 2)
+        options.setdefault("keepalive_count_max", 1)
         return options
 
     def _make_filesystem(self) -> AbstractFileSystem:
@@ -143,14 +159,26 @@ class SFTPBackend(RenamingBackend):
                 "intercept the connection can read and change the files",
                 where,
             )
-        try:
-            # A connection of its own, not fsspec's shared instance: a dropped one is
-            # replaced here, and the cache would hand the dead one back.
-            fs: AbstractFileSystem = SSHFileSystem(**options, skip_instance_cache=True)
-        except Exception as exc:
-            raise _connect_error(where, options, exc) from None
+        retries = Timeouts.of(self.config).retries
+        for attempt in range(retries + 1):
+            try:
+                # A connection of its own, not fsspec's shared instance: a dropped one is
+                # replaced here, and the cache would hand the dead one back.
+                fs: AbstractFileSystem = SSHFileSystem(**options, skip_instance_cache=True)
+                break
+            except Exception as exc:
+                if attempt == retries or not _transient(exc):
+                    raise _connect_error(where, options, exc) from None
+            # asyncssh has no retries of its own: back off 1, 2, 4 ... (at most 8) seconds,
+            # jittered, as the HTTP clients do.
+            time.sleep(min(2**attempt, 8) * random.uniform(0.5, 1.0))
         self._pid = os.getpid()
         return fs
+
+    def translate_error(self, exc: Exception, key: str) -> Exception:
+        if _silent(exc):
+            return _silent_error(key)
+        return super().translate_error(exc, key)
 
     def _put_bytes(self, path: str, data: bytes, *, exclusive: bool = False) -> None:
         self._sync(self._upload, path, exclusive, data=data)
@@ -281,8 +309,22 @@ _SFTP_ERRORS: Mapping[str, tuple[type[OSError], int]] = {
 }
 
 
+def _silent(exc: BaseException) -> bool:
+    """Whether asyncssh dropped the connection because the server stopped answering (its
+    keepalive, set from ``read_timeout``, went unanswered)."""
+    return "not responding to keepalive" in str(getattr(exc, "reason", ""))
+
+
+def _silent_error(path: str) -> TimeoutError:
+    return TimeoutError(
+        errno.ETIMEDOUT, "sftp: the server stopped answering (for read_timeout seconds)", path
+    )
+
+
 def _sftp_oserror(exc: Any, path: str) -> OSError:
     """An asyncssh SFTP error as the OSError it is, with the server's reason."""
+    if _silent(exc):
+        return _silent_error(path)
     cls, code = _SFTP_ERRORS.get(type(exc).__name__, (OSError, errno.EIO))
     return cls(code, f"sftp: {exc.reason or type(exc).__name__}", path)
 
@@ -341,12 +383,29 @@ def _connect_error(where: str, options: Mapping[str, Any], exc: Exception) -> OS
         )
     if isinstance(exc, asyncssh.DisconnectError):
         return ConnectionError(errno.ECONNABORTED, f"sftp: {where}: {exc.reason}")
+    if isinstance(exc, asyncio.TimeoutError):  # TimeoutError itself from Python 3.11
+        return TimeoutError(
+            errno.ETIMEDOUT,
+            f"sftp: cannot connect to {where}: no SSH login within "
+            f"connect_timeout={float(options.get('connect_timeout') or 0):g} s",
+        )
     # Never a FileNotFoundError: a storage reads that as "no such object".
     cls = type(exc) if isinstance(exc, (ConnectionError, TimeoutError)) else ConnectionError
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
     return cls(
         getattr(exc, "errno", None) or errno.EIO, f"sftp: cannot connect to {where}: {reason}"
     )
+
+
+def _transient(exc: Exception) -> bool:
+    """Whether a failed connection may succeed when tried again: refused, reset, timed
+    out, dropped; not a refused login or host key (sshfs turns asyncssh's refused login
+    into PermissionError)."""
+    import asyncssh
+
+    if isinstance(exc, (asyncssh.ConnectionLost, asyncio.TimeoutError)):
+        return True
+    return isinstance(exc, OSError) and not isinstance(exc, (PermissionError, FileNotFoundError))
 
 
 def _host_listed(known: str, options: Mapping[str, Any]) -> bool:

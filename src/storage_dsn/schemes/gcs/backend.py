@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import quote, urlsplit
 
-from ...backend import AtomicWriter, BufferedAtomicWriter, Stat, file_path, guess_type
+from ...backend import AtomicWriter, BufferedAtomicWriter, Stat, Timeouts, file_path, guess_type
 from ...dsn import secret_values
 from ..generic import FsspecBackend
 from .errors import Reader, oserror
@@ -90,7 +90,8 @@ class GCSBackend(FsspecBackend):
         try:
             options = self.storage_options()
             options.setdefault("use_listings_cache", False)  # see FsspecBackend
-            return _filesystem_class(options.get("endpoint_url"))(**options)
+            options.update(_timeout_options(Timeouts.of(self.config), options))
+            return _retrying(_filesystem_class(options.get("endpoint_url")))(**options)
         except TypeError:  # an option gcsfs does not take: the message names no value
             raise
         except Exception as exc:
@@ -246,6 +247,52 @@ def _filesystem_class(endpoint: str | None) -> Callable[..., AbstractFileSystem]
 
     cls: Callable[..., AbstractFileSystem] = fsspec.get_filesystem_class("gcs")
     return cls
+
+
+def _timeout_options(timeouts: Timeouts, options: Mapping[str, Any]) -> dict[str, Any]:
+    """gcsfs's settings for ``timeouts``, where ``option.*`` has not set them.
+
+    ``requests_timeout`` is what gcsfs gives aiohttp for each request: per connection and
+    per read, never a total (a large object may take as long as it takes, as long as
+    bytes keep coming). ``retry_timeout`` bounds the retries of the Storage Control API
+    (gRPC), which gcsfs's extended class asks on Google's endpoint; the core class
+    ignores it.
+    """
+    import aiohttp
+
+    found: dict[str, Any] = {
+        "requests_timeout": aiohttp.ClientTimeout(
+            total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
+        ),
+        "retries": timeouts.retries,
+        "retry_timeout": (timeouts.retries + 1) * (timeouts.connect + timeouts.read),
+    }
+    return {name: value for name, value in found.items() if name not in options}
+
+
+@functools.cache
+def _retrying(cls: Callable[..., AbstractFileSystem]) -> Callable[..., AbstractFileSystem]:
+    """``cls`` retrying each request ``retries`` times (keyword argument), with gcsfs's
+    own retry loop and backoff (``gcsfs.retry.retry_request``: 5xx, 408, 429, resets and
+    timeouts). gcsfs fixes the count at six attempts when its class is defined, which
+    with backoff is over a minute of waiting for a server that does not answer.
+    """
+    from gcsfs.core import GCSFileSystem
+    from gcsfs.retry import retry_request
+
+    undecorated = GCSFileSystem._request.__wrapped__
+    attempts = functools.cache(lambda count: retry_request(undecorated, count))
+
+    class RetryingGCSFileSystem(cls):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, retries: int | None = None, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if retries is not None:
+                self.retries = retries + 1  # gcsfs counts attempts
+
+        async def _request(self, *args: Any, **kwargs: Any) -> Any:
+            return await attempts(self.retries)(self, *args, **kwargs)
+
+    return RetryingGCSFileSystem
 
 
 def _is_google(endpoint: str) -> bool:

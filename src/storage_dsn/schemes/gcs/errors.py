@@ -9,6 +9,7 @@ of a credentials error but its class name.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import io
 from collections.abc import Callable, Sequence
@@ -82,6 +83,11 @@ def oserror(key: str, exc: BaseException, secrets: Sequence[str]) -> OSError:
         return PermissionError(
             errno.EACCES, f"could not get Google credentials ({type(exc).__name__})", key
         )
+    if isinstance(exc, asyncio.TimeoutError):  # fsspec's FSTimeoutError, aiohttp's
+        cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
+        said = _one_line(str(cause) or type(cause).__name__, secrets)
+        text = f"GCS did not answer in time (connect_timeout, read_timeout): {said}"
+        return TimeoutError(errno.ETIMEDOUT, text, key)
     if isinstance(exc, OSError):
         text = exc.strerror or str(exc) or type(exc).__name__
         return _builtin_class(exc)(exc.errno or errno.EIO, _one_line(text, secrets), key)

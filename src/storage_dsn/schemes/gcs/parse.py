@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ...dsn import expires_param, flag
+from ...dsn import TIMEOUT_PARAMS, expires_param, flag, timeout_settings
 from ...errors import InvalidDSNError
 from ...keys import quote_key
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ANONYMOUS", "GOOGLE_ENDPOINT", "PARAMS", "details", "parse_gcs"]
 
-PARAMS = frozenset({"project", "endpoint_url", "qs_auth", "expires"})
+PARAMS = TIMEOUT_PARAMS | frozenset({"project", "endpoint_url", "qs_auth", "expires"})
 #: Where requests go unless the DSN says otherwise; public URLs use the same host.
 GOOGLE_ENDPOINT = "https://storage.googleapis.com"
 #: gcsfs's ``token`` for sending no credentials at all.
@@ -43,7 +43,7 @@ def parse_gcs(parts: DSNParts) -> StorageConfig:
         )
     segments = [s for s in parts.path.split("/") if s]
     options: dict[str, Any] = {}
-    settings: dict[str, Any] = {}
+    settings: dict[str, Any] = timeout_settings(parts.params)
     if parts.scheme == "gs+http":
         if not parts.host or not segments:
             raise InvalidDSNError("a gs+http DSN is gs+http://HOST:PORT/bucket/prefix/")

@@ -26,7 +26,15 @@ from urllib.parse import quote
 
 from ...errors import NoPublicURLError
 from ...keys import quoted_key, validate_key, validate_prefix
-from ...urls import Clock, PublicUrls, UploadForm, Urls, check_content_type, response_overrides
+from ...urls import (
+    Clock,
+    PublicUrls,
+    UploadForm,
+    Urls,
+    check_content_type,
+    encode_unreserved,
+    response_overrides,
+)
 from .location import S3Location, credentials, upload_settings, url_location
 from .parse import MAX_EXPIRES
 from .post import PostPolicy
@@ -331,7 +339,7 @@ class SigV2Signer(_Signer):
 
 def _encoded(params: Mapping[str, str]) -> str:
     """``params`` as a query string, encoded as SigV4 wants (RFC 3986 unreserved kept)."""
-    return "&".join(f"{name}={quote(value, safe=_UNRESERVED)}" for name, value in params.items())
+    return "&".join(f"{name}={encode_unreserved(value)}" for name, value in params.items())
 
 
 def _lifetime(expires: object) -> int:
