@@ -25,7 +25,9 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on src."""
-    session.install("mypy>=1.11", "-e", ".[s3,obstore,azure,gcs,sftp,flask,cli]")
+    session.install(
+        "mypy>=1.11", "django-stubs>=4.2", "-e", ".[s3,obstore,azure,gcs,sftp,flask,django,cli]"
+    )
     session.run("mypy")
 
 
@@ -42,7 +44,8 @@ def install(session: nox.Session) -> None:
     session.run(
         "python",
         "-c",
-        "import storage_dsn.flask, storage_dsn.cli, s3fs, obstore, gcsfs, adlfs, sshfs",
+        "import storage_dsn.flask, storage_dsn.django, storage_dsn.cli, "
+        "s3fs, obstore, gcsfs, adlfs, sshfs",
     )
 
 
@@ -58,7 +61,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
     """Build the documentation site into docs/_build/html; any warning fails the build."""
-    session.install("-e", ".[s3,obstore,flask,cli]", "sphinx>=7", "furo", "myst-parser>=3")
+    session.install("-e", ".[s3,obstore,flask,django,cli]", "sphinx>=7", "furo", "myst-parser>=3")
     # A canary secret in the builder's environment: docs/_ext/noleaks.py fails the build
     # if it, or any secret-named variable's value, reaches a page.
     canary = {"STORAGE_DSN_DOCS_CANARY_SECRET": "canary-" + os.urandom(8).hex()}
@@ -96,6 +99,7 @@ def bench(session: nox.Session) -> None:
         "boto3",
         "django-storage-url",
         "django",
+        "django-storages[s3]",
         "gunicorn",
         "whitenoise",
         "awscli",

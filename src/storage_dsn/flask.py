@@ -51,13 +51,12 @@ import os
 import secrets
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app
 from werkzeug.utils import secure_filename
 
 from .errors import ConfigurationError, StorageDSNError
-from .serving import MediaServer, StartResponse, _path_info
+from .serving import MediaServer, StartResponse, _path_info, mount_prefix
 from .storage import Storage, open_storage
 from .uploads import MAX_UPLOAD_NAME, LocalUploads
 
@@ -123,7 +122,7 @@ class Media:
         serve = config["MEDIA_SERVE"]
         if serve is None:
             serve = on_this_app and storage.backend.local
-        prefix = _prefix(public) if on_this_app else DEFAULT_PREFIX
+        prefix = mount_prefix(public) if on_this_app else DEFAULT_PREFIX
         # Only this app can take uploads into a local storage; remote ones sign their own.
         uploads = (
             LocalUploads(storage, prefix, functools.partial(_secret_keys, app))
@@ -347,11 +346,6 @@ class _MediaMiddleware:
         if path.startswith(self.prefix):
             return self.server.respond(environ, start_response, path[len(self.prefix) :])
         return self.app(environ, start_response)
-
-
-def _prefix(public_url: str) -> str:
-    path = urlsplit(public_url).path or "/"
-    return "/" + path.strip("/") + "/" if path.strip("/") else "/"
 
 
 def _safe_name(filename: str | None, mimetype: str | None) -> str:

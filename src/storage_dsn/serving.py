@@ -27,7 +27,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from werkzeug.http import parse_date, parse_range_header
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .backend import Backend
     from .storage import Storage
 
-__all__ = ["MediaServer", "UploadReceiver", "servable_key"]
+__all__ = ["MediaServer", "UploadReceiver", "mount_prefix", "servable_key"]
 
 StartResponse = Callable[..., Any]
 Headers = list[tuple[str, str]]
@@ -77,6 +77,13 @@ def servable_key(key: str) -> str | None:
     if key[0] == "." or "/." in key:
         return None
     return key
+
+
+def mount_prefix(public_url: str) -> str:
+    """The path a public URL's files are served under, with slashes at both ends
+    (``/media/`` for ``/media`` or ``https://example.com/media/``; ``/`` for the root)."""
+    path = urlsplit(public_url).path.strip("/")
+    return f"/{path}/" if path else "/"
 
 
 class _File:

@@ -298,7 +298,14 @@ class Storage:
         self.backend.write_bytes(self._checked(key), data)
 
     @_errors
-    def save(self, key: str, fileobj: BinaryIO | IO[bytes], *, overwrite: bool = True) -> str:
+    def save(
+        self,
+        key: str,
+        fileobj: BinaryIO | IO[bytes],
+        *,
+        overwrite: bool = True,
+        adopt: bool = True,
+    ) -> str:
         """Stream a readable binary file object into ``key``, atomically; return the key.
 
         With ``overwrite=False`` an existing ``key`` is kept and :class:`FileExistsError`
@@ -306,11 +313,13 @@ class Storage:
         a lock) and on S3 (a conditional write, ``If-None-Match: *``), so of two
         concurrent saves to one key exactly one wins; other backends check first. A
         refused write finds out whether the stored object is its own (a create whose
-        answer was lost, then retried): if it is, the save succeeded.
+        answer was lost, then retried): if it is, the save succeeded. ``adopt=False``
+        skips that: an identical object stored by another writer is not this save's, so
+        two saves of the same bytes never both claim one key (Django's available names).
         """
         self._checked(key)
-        if overwrite:
-            self.backend.save(key, fileobj, exclusive=False)  # type: ignore[arg-type]
+        if overwrite or not adopt:
+            self.backend.save(key, fileobj, exclusive=not overwrite)  # type: ignore[arg-type]
             return key
         source: Any = fileobj
         try:
