@@ -322,3 +322,13 @@ class TestListings:
         assert result.errors[0].startswith("listing the destination: ConnectionError")
         fault_proxy.clear()
         assert list(st.list()) == []
+
+
+def test_s3fs_retries_means_retries(fault_proxy: FaultProxy) -> None:
+    """retries=N on the s3fs engine: N + 1 attempts in all (botocore's max_attempts counts
+    retries, not attempts)."""
+    st = storage(fault_proxy, "s3fs", "retries=1")
+    rule = fault_proxy.inject("status", method="GET", code=503, s3_code="SlowDown", times=100)
+    with pytest.raises(OSError):
+        st.read_bytes("missing.txt")
+    assert rule.hits == 2

@@ -62,9 +62,9 @@ class S3Backend(FsspecBackend):
         config_kwargs = options.setdefault("config_kwargs", {})
         config_kwargs.setdefault("connect_timeout", timeouts.connect)
         config_kwargs.setdefault("read_timeout", timeouts.read)
-        config_kwargs.setdefault(
-            "retries", {"max_attempts": timeouts.retries + 1, "mode": "standard"}
-        )
+        # botocore's max_attempts counts the retries after the first attempt (it adds one
+        # for total_max_attempts), as the DSN's retries does.
+        config_kwargs.setdefault("retries", {"max_attempts": timeouts.retries, "mode": "standard"})
         return options
 
     def _make_filesystem(self) -> Any:
