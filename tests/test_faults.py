@@ -329,6 +329,6 @@ def test_s3fs_retries_means_retries(fault_proxy: FaultProxy) -> None:
     retries, not attempts)."""
     st = storage(fault_proxy, "s3fs", "retries=1")
     rule = fault_proxy.inject("status", method="GET", code=503, s3_code="SlowDown", times=100)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="injected by the fault proxy"):
         st.read_bytes("missing.txt")
     assert rule.hits == 2
