@@ -356,3 +356,30 @@ def test_plain_progress_lines_come_in_key_order(
         if line.startswith("copied  ")
     ]
     assert copied == sorted(tree)
+
+
+def test_a_backend_on_one_connection_gets_one_request_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A blocking filesystem on one connection (FTP) says so (``concurrency() == 1``):
+    whatever --jobs says, sync sends it one request at a time."""
+    src, dst = _local(tmp_path, "src"), _local(tmp_path, "dst")
+    _fill(src, _tree(12))
+    running = [0]
+    peak = [0]
+    lock = threading.Lock()
+    original = dst.backend.write_bytes
+
+    def write_bytes(key: str, data: bytes) -> None:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.02)
+        original(key, data)
+        with lock:
+            running[0] -= 1
+
+    monkeypatch.setattr(dst.backend, "write_bytes", write_bytes)
+    monkeypatch.setattr(dst.backend, "concurrency", lambda: 1)
+    assert sync(src, dst, jobs=8).copied == 12
+    assert peak[0] == 1

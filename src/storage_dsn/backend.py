@@ -482,6 +482,12 @@ class Backend:
                 digest.update(chunk)
         return digest.hexdigest()
 
+    def concurrency(self) -> int | None:
+        """How many threads may have requests in flight on this backend at once (``None``:
+        any number). A filesystem on one blocking connection (FTP) takes one at a time;
+        ``sync`` keeps its ``jobs`` within it."""
+        return None
+
     def server_copy(self, source: Backend) -> Callable[[str], None] | None:
         """A function that copies a key from ``source`` into this backend inside the
         service (no byte through this process), when the two are one service and account

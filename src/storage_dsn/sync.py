@@ -339,6 +339,10 @@ def sync(
     """
     if jobs < 1:
         raise ValueError("jobs must be at least 1")
+    for side in (src, dst):  # one request at a time on a single blocking connection
+        limit = side.backend.concurrency()
+        if limit is not None:
+            jobs = min(jobs, limit)
     started = time.monotonic()
     result = SyncResult()
     report = reporter or _Silent()

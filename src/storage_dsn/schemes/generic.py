@@ -111,6 +111,15 @@ class FsspecBackend(Backend):
         if exclusive and self.base.isfile(path):
             raise FileExistsError(path)
 
+    #: The filesystem may be used from several threads at once though it is not async
+    #: (it locks what it shares); a blocking one on one connection (FTP) may not.
+    thread_safe: bool = False
+
+    def concurrency(self) -> int | None:
+        if self.thread_safe or getattr(self.base, "async_impl", False):
+            return None
+        return 1
+
     def server_copy(self, source: Backend) -> Callable[[str], None] | None:
         # One filesystem class with the same options is one service and account: its
         # copy runs inside the service (Azure Copy Blob, GCS rewrite, S3 CopyObject).

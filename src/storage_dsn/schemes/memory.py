@@ -38,6 +38,8 @@ def parse_memory(parts: DSNParts) -> StorageConfig:
 class MemoryBackend(FsspecBackend):
     """The memory filesystem, with writes stored whole in one step."""
 
+    thread_safe = True  # fsspec's memory store is dicts; writes are locked here
+
     local = True
     directories = True
 
