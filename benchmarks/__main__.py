@@ -33,6 +33,7 @@ def main(argv: list[str]) -> int:
         default=1.0,
         help="the scale group's sizes times this (one round below 1): for a loaded machine",
     )
+    parser.add_argument("--rounds", type=int, help="rounds of the scale group (default 3)")
     parser.add_argument(
         "--report", action="store_true", help="only rewrite BENCHMARKS.md from latest.json"
     )
@@ -84,7 +85,8 @@ def main(argv: list[str]) -> int:
         run_sync(report, quick=args.quick, rounds=5)
     if args.only and "scale" in args.only:
         one = args.quick or args.fraction < 1
-        run_scale(report, quick=args.quick, rounds=1 if one else 3, fraction=args.fraction)
+        rounds = args.rounds or (1 if one else 3)
+        run_scale(report, quick=args.quick, rounds=rounds, fraction=args.fraction)
     # The scale group alone is saved beside latest.json, not over it (its minutes-long
     # runs are not repeated with every other group); another group run alone replaces
     # its own scenarios in latest.json and keeps the others'.

@@ -26,8 +26,9 @@ PARTS_IN_FLIGHT = 4
 # S3 takes at most 10,000 parts per upload: a larger object needs larger parts.
 _MAX_PARTS = 10_000
 
-#: Starts fetching bytes ``[start, end)`` of an object; the future holds them.
-Fetch = Callable[[int, int], "Future[bytes]"]
+#: Starts fetching bytes ``[start, end)`` of an object; the future holds them (``bytes``,
+#: or any object with ``len()`` and the buffer protocol, such as obstore's ``Bytes``).
+Fetch = Callable[[int, int], "Future[Any]"]
 
 
 def part_size(size: int) -> int:
@@ -60,7 +61,7 @@ class RangedReader(io.RawIOBase):
         self._key = key
         self._part = part or part_size(size)
         self._in_flight = in_flight
-        self._pending: deque[tuple[int, int, Future[bytes]]] = deque()
+        self._pending: deque[tuple[int, int, Future[Any]]] = deque()
         self._next = 0  # where the next part to ask for starts
         self._pos = 0
         self._current = memoryview(b"")
@@ -82,13 +83,13 @@ class RangedReader(io.RawIOBase):
         self._pos += n
         return n
 
-    def _take(self) -> bytes:
+    def _take(self) -> Any:
         """The next part, whole, with the parts after it already asked for."""
         self._ask()
         start, end, future = self._pending.popleft()
         self._ask()
         try:
-            data = future.result()
+            data: Any = future.result()
         except OSError:
             raise
         except Exception as exc:  # a library's own error (a reset, a changed object)

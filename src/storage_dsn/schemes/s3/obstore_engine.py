@@ -260,7 +260,7 @@ class ObstoreBackend(Backend):
         # the ETag seen here (parts of two versions never mix).
         store, etag = self.store, meta.get("e_tag")
 
-        async def part(start: int, end: int) -> bytes:
+        async def part(start: int, end: int) -> Any:
             import obstore
 
             options: Any = {"range": (start, end)}
@@ -268,9 +268,10 @@ class ObstoreBackend(Backend):
                 options["if_match"] = etag
             with _obstore_errors(key):
                 result = await obstore.get_async(store, key, options=options)
-                return bytes(await result.bytes_async())
+                # obstore's Bytes, not a copy: the reader takes it as a buffer.
+                return await result.bytes_async()
 
-        def fetch(start: int, end: int) -> Future[bytes]:
+        def fetch(start: int, end: int) -> Future[Any]:
             return _submit(part(start, end))
 
         return io.BufferedReader(RangedReader(fetch, size, key), 1024 * 1024)
