@@ -1,9 +1,9 @@
 """Copy and sync objects between any two storages.
 
-``sync(src, dst)`` makes ``dst`` hold what ``src`` holds. It reads both listings as sorted
-streams (S3 lists in key order; local trees are walked in the same order) and merges
-them, so a copy starts as soon as a difference is known and memory stays flat however
-large the tree: nothing is planned whole before the first byte moves. It copies what is
+``sync(src, dst)`` makes ``dst`` hold what ``src`` holds. It reads both listings in key
+order (a local tree is walked lazily; an object store's listing is sorted, since not every
+S3 server lists in key order) and merges them, so a copy starts as soon as a difference is
+known: nothing is planned whole before the first byte moves. It copies what is
 missing, of another size, or newer at the source (``checksum=True``: of other content),
 and with ``delete=True`` removes what the source lacks, once the source's listing is
 complete and error-free.

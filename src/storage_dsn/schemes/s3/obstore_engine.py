@@ -432,20 +432,16 @@ class ObstoreBackend(Backend):
         return (key for key, _ in self.scan(prefix))
 
     def scan(self, prefix: str) -> Iterator[tuple[str, Stat]]:
-        # S3 lists in key order, one page at a time: the listing is a stream, never held
-        # whole (a sync merges it with the other side's as it comes). Errors are
-        # translated while iterating, where a later page can fail.
-        last: str | None = None
+        # Amazon S3 lists in key order, but not every S3 server does: SeaweedFS walks its
+        # directories ("a/x" before "a-b"). The listing is sorted here, as s3fs's is, so
+        # that a sync can merge it with the other side's.
         try:
             with _obstore_errors(prefix):
-                for key, st in self._pages(prefix):
-                    last = key
-                    yield key, st
+                found = self._pages(prefix)
         except _Unlistable as exc:
             # object_store refuses a whole listing page that holds a name it cannot parse
             # (S3 takes "a//b", "/a", "a/./b"); s3fs lists every name as it is, and the
             # storage then skips those that are not keys, so the valid keys still show.
-            # The listing goes on through s3fs from where it stopped.
             if importlib.util.find_spec("s3fs") is None:
                 raise OSError(
                     errno.EIO,
@@ -453,36 +449,35 @@ class ObstoreBackend(Backend):
                     "listing goes through s3fs",
                 ) from None
             log.info("obstore cannot list %r (%s): listing through s3fs", prefix, exc)
-            for key, st in self._lister().scan(prefix):
-                if last is None or key > last:
-                    yield key, st
+            yield from self._lister().scan(prefix)
+            return
+        for key in sorted(found):
+            yield key, _stat(key, found[key])
 
-    def _pages(self, prefix: str) -> Iterator[tuple[str, Stat]]:
+    def _pages(self, prefix: str) -> dict[str, Mapping[str, Any]]:
         import obstore
         from obstore.exceptions import InvalidPathError
 
         directory = prefix.rpartition("/")[0]
-        last: str | None = None
+        found: dict[str, Mapping[str, Any]] = {}
         try:
             for batch in obstore.list(self.store, prefix=directory or None):
                 for meta in batch:
                     key = meta["path"]
                     # object_store lists a folder marker ("photos/", left by other tools)
-                    # as "photos", at the place of "photos/": after "photos" itself and
-                    # after "photos-1.jpg". A name out of order is such a marker (the
-                    # object of that name, if any, came first); one in order is an empty
-                    # object or a marker alone, which only a request can tell apart.
-                    if last is not None and key <= last:
-                        continue
+                    # as "photos", an empty object no GET can read: only empty entries can
+                    # be markers, and those are asked about. A marker beside an object of
+                    # the same name lists after it: the first entry is the object.
                     if (
-                        key.startswith(prefix)
+                        key not in found
+                        and key.startswith(prefix)
                         and is_listable(key)
                         and (meta["size"] or self.exists(key))
                     ):
-                        last = key
-                        yield key, _stat(key, meta)
+                        found[key] = meta
         except InvalidPathError as exc:
             raise _Unlistable(str(exc).splitlines()[0][:200]) from None
+        return found
 
     def _lister(self) -> Backend:
         """The s3fs engine on the same storage, for listings obstore refuses."""
