@@ -207,7 +207,9 @@ class S3Backend(FsspecBackend):
     def server_copy(self, source: Backend) -> Callable[[str], None] | None:
         """CopyObject (UploadPartCopy above 5 GiB, s3fs's managed copy) between two
         locations of one endpoint and identity, either engine on the source side."""
-        if source.config.protocol != "s3":  # either S3 engine (no import: no circle)
+        # Either engine's backend: asked by protocol, not by class (obstore_engine imports
+        # this module, so importing it here would close a circle).
+        if source.config.protocol != "s3":
             return None
         if not same_service(self.config, source.config, self.environ, source.environ):
             return None
