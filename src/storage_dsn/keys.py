@@ -10,10 +10,19 @@ separator, and no control character to confuse a log or a terminal.
 from __future__ import annotations
 
 import re
+import string
+from collections.abc import Callable, Collection
 
 from .errors import InvalidKeyError
 
-__all__ = ["MAX_KEY_BYTES", "quote_key", "quoted_key", "validate_key", "validate_prefix"]
+__all__ = [
+    "MAX_KEY_BYTES",
+    "percent_encoder",
+    "quote_key",
+    "quoted_key",
+    "validate_key",
+    "validate_prefix",
+]
 
 #: S3's limit on a key, in UTF-8 bytes; applied to every backend so a key that works
 #: locally also works in the cloud.
@@ -34,11 +43,15 @@ _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 
 
 class _QuoteTable(dict[int, str]):
-    """``str.translate`` table: code point to its percent-encoded UTF-8.
+    """``str.translate`` table: code point to its percent-encoded UTF-8, the ASCII
+    characters in ``safe`` kept as they are.
 
     ASCII is filled in up front; other characters are encoded the first time they are
     seen and remembered (up to a bound), so quoting stays a single C-level pass.
     """
+
+    def __init__(self, safe: Collection[str]) -> None:
+        super().__init__({c: (chr(c) if chr(c) in safe else f"%{c:02X}") for c in range(128)})
 
     def __missing__(self, codepoint: int) -> str:
         # A lone surrogate raises UnicodeEncodeError here, out of str.translate: quoted_key
@@ -50,9 +63,15 @@ class _QuoteTable(dict[int, str]):
 
 
 _QUOTE_TABLE_LIMIT = 65536
-_QUOTE_TABLE = _QuoteTable(
-    {c: (chr(c) if chr(c) in _UNRESERVED else f"%{c:02X}") for c in range(128)}
-)
+_QUOTE_TABLE = _QuoteTable(_UNRESERVED)
+
+
+def percent_encoder(safe: str) -> Callable[[str], str]:
+    """A function percent-encoding text as UTF-8, keeping ASCII letters, digits and the
+    characters of ``safe``: ``urllib.parse.quote(text, safe=safe)`` in one C-level pass
+    (the table :func:`quote_key` uses, with another safe set)."""
+    table = _QuoteTable(string.ascii_letters + string.digits + safe)
+    return lambda text: text.translate(table)
 
 
 def validate_key(key: object) -> str:

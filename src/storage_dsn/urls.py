@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from .dsn import MAX_URL_EXPIRES
 from .errors import NoPublicURLError, StorageDSNError
-from .keys import quoted_key, validate_key
+from .keys import percent_encoder, quoted_key, validate_key
 
 if TYPE_CHECKING:
     from .dsn import StorageConfig
@@ -59,26 +59,6 @@ _MEDIA_TYPE = re.compile(rf"{_TCHARS}/{_TCHARS}(\s*;\s*{_TCHARS}=({_TCHARS}|{_QU
 _UNSAFE_FALLBACK = re.compile(r'[^ !#-\[\]-~]|[\\"%/]')  # not printable ASCII, or \ " % /
 # Unicode's Cc (C0 and C1 controls) and Cs (surrogates): they would split a header.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_ALPHANUMERIC = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-
-def percent_encoder(safe: str) -> Callable[[str], str]:
-    """A function percent-encoding text as UTF-8, keeping letters, digits and ``safe``:
-    ``urllib.parse.quote(text, safe=safe)``, by a byte table instead of a Python call per
-    character (signed URLs encode a download name or two per call)."""
-    keep = _ALPHANUMERIC + safe.encode("ascii")
-    table = tuple(chr(b) if b in keep else f"%{b:02X}" for b in range(256))
-    plain = re.compile(b"[" + re.escape(keep) + b"]*")
-
-    def encode(text: str) -> str:
-        data = text.encode("utf-8")
-        if plain.fullmatch(data):
-            return text
-        return "".join(map(table.__getitem__, data))
-
-    return encode
-
-
 #: RFC 3986's unreserved characters kept: the encoding SigV4 signs and S3 expects.
 encode_unreserved = percent_encoder("-_.~")
 _encode_ext_value = percent_encoder("!#$&+^`|-._~")  # RFC 5987's attr-char
