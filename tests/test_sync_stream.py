@@ -111,23 +111,30 @@ def test_jobs_is_the_number_of_requests_in_flight(
     """With writes that take a while, exactly ``jobs`` of them run at once, never more."""
     src, dst = _local(tmp_path, "src"), _local(tmp_path, "dst")
     _fill(src, _tree(30))
+    peak = _peak_writes(dst, monkeypatch, 0.05)
+    assert sync(src, dst, jobs=jobs).copied == 30
+    assert peak[0] == jobs
+
+
+def _peak_writes(storage: Storage, monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[int]:
+    """Make each of ``storage``'s writes take ``seconds``; the returned list's one item is
+    the most writes seen running at once."""
     running = [0]
     peak = [0]
     lock = threading.Lock()
-    original = dst.backend.write_bytes
+    original = storage.backend.write_bytes
 
     def write_bytes(key: str, data: bytes) -> None:
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
-        time.sleep(0.05)
+        time.sleep(seconds)
         original(key, data)
         with lock:
             running[0] -= 1
 
-    monkeypatch.setattr(dst.backend, "write_bytes", write_bytes)
-    assert sync(src, dst, jobs=jobs).copied == 30
-    assert peak[0] == jobs
+    monkeypatch.setattr(storage.backend, "write_bytes", write_bytes)
+    return peak
 
 
 def test_a_broken_listing_copies_what_it_saw_and_deletes_nothing(
@@ -365,21 +372,7 @@ def test_a_backend_on_one_connection_gets_one_request_at_a_time(
     whatever --jobs says, sync sends it one request at a time."""
     src, dst = _local(tmp_path, "src"), _local(tmp_path, "dst")
     _fill(src, _tree(12))
-    running = [0]
-    peak = [0]
-    lock = threading.Lock()
-    original = dst.backend.write_bytes
-
-    def write_bytes(key: str, data: bytes) -> None:
-        with lock:
-            running[0] += 1
-            peak[0] = max(peak[0], running[0])
-        time.sleep(0.02)
-        original(key, data)
-        with lock:
-            running[0] -= 1
-
-    monkeypatch.setattr(dst.backend, "write_bytes", write_bytes)
+    peak = _peak_writes(dst, monkeypatch, 0.02)
     monkeypatch.setattr(dst.backend, "concurrency", lambda: 1)
     assert sync(src, dst, jobs=8).copied == 12
     assert peak[0] == 1
