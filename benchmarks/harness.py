@@ -19,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
+#: A round of a microsecond-scale tool lasts at least this long (its call count grows to
+#: fill it), so that a fast tool's rounds are not a few milliseconds that one scheduler
+#: hiccup doubles while a slow peer's rounds average the same hiccups away.
+MIN_ROUND_S = 0.2
 
 
 @dataclass
@@ -85,7 +89,8 @@ class Report:
         unit: str = "us",
         setup: Callable[[], None] | None = None,
     ) -> None:
-        """Time ``number`` calls of each tool per round, interleaved, for ``rounds`` rounds.
+        """Time ``number`` calls of each tool per round, interleaved, for ``rounds`` rounds
+        (in microseconds: as many more calls as fill :data:`MIN_ROUND_S`).
 
         ``variants`` are other ways of using storage-dsn: measured, shown, given no ratio.
         ``setup`` runs, untimed, before each tool's round (``os.sync``: no tool pays for
@@ -95,18 +100,26 @@ class Report:
         scale = {"us": 1e6, "ms": 1e3, "s": 1.0}[unit]
         wall: dict[str, list[float]] = {name: [] for name, _ in tools}
         cpu: dict[str, list[float]] = {name: [] for name, _ in tools}
-        for _, fn in tools:  # warm every tool once, outside the measurement
+        calls = {name: number for name, _ in tools}
+        for name, fn in tools:  # warm every tool once, outside the measurement
+            t0 = time.perf_counter()
             fn()
+            if unit == "us":  # a call of microseconds: time at least MIN_ROUND_S of them
+                for _ in range(number - 1):
+                    fn()
+                per_call = (time.perf_counter() - t0) / number
+                calls[name] = max(number, min(100 * number, int(MIN_ROUND_S / per_call) + 1))
         for _ in range(rounds):
             for name, fn in tools:
                 if setup is not None:
                     setup()
+                count = calls[name]
                 c0, t0 = time.process_time(), time.perf_counter()
-                for _ in range(number):
+                for _ in range(count):
                     fn()
                 t1, c1 = time.perf_counter(), time.process_time()
-                wall[name].append((t1 - t0) / number * scale)
-                cpu[name].append(c1 - c0)
+                wall[name].append((t1 - t0) / count * scale)
+                cpu[name].append((c1 - c0) * number / count)  # for ``number`` calls
         for name, _ in tools:
             self.add(scenario, name, metric, unit, wall[name], cpu[name])
         ours_median = statistics.median(wall[ours[0]])

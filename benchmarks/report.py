@@ -12,9 +12,11 @@ ROOT = Path(__file__).parent.parent
 METHOD = """\
 Every scenario runs storage-dsn and each peer in the same process and the same run,
 interleaved round by round (A B C A B C ...), after one warm-up call each. A round times a
-fixed number of calls; the tables give the median, min and max of the per-call time over
-the rounds, the median client CPU seconds of a round, and the ratio of each peer's median
-to ours (above 1: storage-dsn is faster). The machine and every library version are
+fixed number of calls; for a call of microseconds, as many more as fill 0.2 s, so a fast
+tool's round is not a few milliseconds that one scheduler hiccup doubles. The tables give
+the median, min and max of the per-call time over the rounds, the median client CPU
+seconds of a round (of the fixed number of calls), and the ratio of each peer's median to
+ours (above 1: storage-dsn is faster). The machine and every library version are
 recorded in `benchmarks/results/latest.json`. Run `nox -s bench` (or `nox -s bench --
 --quick` for a smoke run) to reproduce; timings on shared machines are noisy, ratios less so.
 

@@ -24,7 +24,13 @@ from storage_dsn import (
 )
 from storage_dsn.keys import validate_key
 from storage_dsn.storage import make_resolver
-from storage_dsn.urls import check_content_type, content_disposition
+from storage_dsn.urls import (
+    check_content_type,
+    content_disposition,
+    disposition_query,
+    encode_unreserved,
+    response_query,
+)
 from tests.conftest import KEY_ID, QUOTED_SECRET, SECRET, make_bucket
 
 KEY = "a b/ü.txt"
@@ -391,6 +397,32 @@ def test_content_disposition(name: str, header: str) -> None:
 def test_content_disposition_refuses_header_breakers(name: str) -> None:
     with pytest.raises(StorageDSNError):
         content_disposition(name)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")))
+    | st.text(alphabet="aZ09 !#$%&'*+,-./:;<=>?@[]\\^_`{|}~\"é", min_size=1)
+)
+def test_disposition_query_is_the_header_encoded(name: str) -> None:
+    """The one-pass query value is the header's, percent-encoded: signed URLs and the
+    media server's check (which rebuilds the header) agree on every name."""
+    assume(name.strip())
+    expected = encode_unreserved(content_disposition(name))
+    assert disposition_query(name) == expected
+    assert disposition_query(name) == expected  # the table, now holding these characters
+    assert response_query(name, None) == "response-content-disposition=" + expected
+    assert response_query(name, "image/png") == (
+        f"response-content-disposition={expected}&response-content-type=image%2Fpng"
+    )
+
+
+def test_response_query_checks_the_name_first() -> None:
+    with pytest.raises(StorageDSNError, match="download_name"):
+        response_query("a\nb", "not a type")
+    with pytest.raises(StorageDSNError, match="content_type"):
+        response_query("a.txt", "not a type")
+    assert response_query(None, None) == ""
 
 
 @pytest.mark.parametrize(
@@ -854,3 +886,22 @@ HYPO_URLS = make_resolver(
     environ={},
     clock=lambda: FROZEN_EPOCH,
 )
+
+
+def test_signer_caches_follow_the_clock() -> None:
+    """The signing key (per day), X-Amz-Date (per second) and a form's expiration are
+    cached: one long-lived signer gives, at every instant, what a new one gives."""
+    dsn = f"s3://{KEY_ID}:{QUOTED_SECRET}@bucket.s3.eu-west-1.amazonaws.com/m/?qs_auth=true"
+    config = parse_dsn(dsn)
+    midnight = datetime.datetime(2026, 11, 25, tzinfo=datetime.timezone.utc).timestamp()
+    now = [FROZEN_EPOCH]
+    kept = make_resolver(config, environ={}, clock=lambda: now[0])
+    for instant in (FROZEN_EPOCH, FROZEN_EPOCH + 0.5, FROZEN_EPOCH + 1, midnight - 0.1, midnight):
+        now[0] = instant
+        new = make_resolver(config, environ={}, clock=lambda instant=instant: instant)
+        for expires in (None, 60, 61):
+            assert kept.url(KEY, expires=expires) == new.url(KEY, expires=expires)
+            assert kept.url(KEY, download_name="é.pdf") == new.url(KEY, download_name="é.pdf")
+            assert kept.upload_url(KEY, expires=expires) == new.upload_url(KEY, expires=expires)
+            form = kept.upload_form("in/", expires=expires, max_size=10)
+            assert form == new.upload_form("in/", expires=expires, max_size=10)

@@ -113,6 +113,18 @@ def validate_prefix(prefix: object) -> str:
     The empty string (the whole storage) and a trailing ``/`` are allowed; otherwise the
     rules of :func:`validate_key` apply.
     """
+    if type(prefix) is str and 1 < len(prefix) <= _FAST_MAX_CHARS:
+        body = prefix.removesuffix("/")
+        if (
+            (body.isascii() or _encodable(body))
+            and _BAD_CHAR.search(body) is None
+            and body[0] != "/"
+            and body[-1] != "/"
+            and body[1:2] != ":"
+            and "//" not in body
+            and not _has_dot_segment(body)
+        ):
+            return prefix  # the fast path of validate_key, for the prefix without its '/'
     if not isinstance(prefix, str):
         raise InvalidKeyError(f"a prefix must be a str, not {type(prefix).__name__}")
     if not prefix:

@@ -41,6 +41,7 @@ __all__ = [
     "as_urls",
     "check_content_type",
     "content_disposition",
+    "disposition_query",
     "lifetime",
     "public_resolver",
     "response_overrides",
@@ -198,15 +199,53 @@ def content_disposition(download_name: str) -> str:
     printable ASCII (accents dropped, anything else ``_``); a name with a control
     character, or none at all, is a :class:`StorageDSNError` (it would split the header).
     """
+    name, fallback = _disposition_names(download_name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{_encode_ext_value(name)}"
+
+
+def _disposition_names(download_name: str) -> tuple[str, str]:
+    """``download_name`` checked, without path separators, and its ASCII fallback."""
     if not isinstance(download_name, str) or not download_name.strip():
         raise StorageDSNError("download_name must be a non-empty string")
     if _CONTROL.search(download_name):
         raise StorageDSNError(f"download_name has a control character: {download_name!r}")
     name = download_name.replace("/", "_").replace("\\", "_")
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    fallback = _UNSAFE_FALLBACK.sub("_", ascii_name).strip() or "download"
-    encoded = _encode_ext_value(name)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+    ascii_name = name
+    if not name.isascii():
+        ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return name, _UNSAFE_FALLBACK.sub("_", ascii_name).strip() or "download"
+
+
+class _EncodedTwice(dict[int, str]):
+    """``str.translate`` table giving ``outer(inner(char))``: a header value's RFC 5987
+    encoding, encoded again for a query string, in one pass (characters are added as
+    first seen)."""
+
+    def __init__(self, inner: Callable[[str], str], outer: Callable[[str], str]) -> None:
+        super().__init__()
+        self._inner = inner
+        self._outer = outer
+
+    def __missing__(self, codepoint: int) -> str:
+        encoded = self._outer(self._inner(chr(codepoint)))
+        if len(self) < 65536:
+            self[codepoint] = encoded
+        return encoded
+
+
+_EXT_VALUE_IN_QUERY = _EncodedTwice(_encode_ext_value, encode_unreserved)
+_DISPOSITION_IN_QUERY = (
+    encode_unreserved('attachment; filename="'),
+    encode_unreserved("\"; filename*=UTF-8''"),
+)
+
+
+def disposition_query(download_name: str) -> str:
+    """``encode_unreserved(content_disposition(download_name))`` without building the header
+    first: the query value of ``response-content-disposition`` (a signed URL's hot path)."""
+    name, fallback = _disposition_names(download_name)
+    head, middle = _DISPOSITION_IN_QUERY
+    return head + encode_unreserved(fallback) + middle + name.translate(_EXT_VALUE_IN_QUERY)
 
 
 def check_content_type(content_type: str) -> str:
@@ -245,8 +284,15 @@ def response_overrides(download_name: str | None, content_type: str | None) -> d
 
 
 def response_query(download_name: str | None, content_type: str | None) -> str:
-    """:func:`response_overrides` as a query string (empty without overrides)."""
-    return "&".join(
-        f"{name}={encode_unreserved(value)}"
-        for name, value in response_overrides(download_name, content_type).items()
+    """:func:`response_overrides` as a query string (empty without overrides), encoded as
+    SigV4 signs it (RFC 3986 unreserved characters kept)."""
+    if download_name is None:
+        if content_type is None:
+            return ""
+        return "response-content-type=" + encode_unreserved(check_content_type(content_type))
+    disposition = "response-content-disposition=" + disposition_query(download_name)
+    if content_type is None:
+        return disposition
+    return (
+        f"{disposition}&response-content-type={encode_unreserved(check_content_type(content_type))}"
     )

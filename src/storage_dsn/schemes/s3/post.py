@@ -9,17 +9,16 @@ same fields and conditions, in the same order, so S3 sees one familiar document.
 
 from __future__ import annotations
 
-import base64
-import json
+import binascii
 import re
 from collections.abc import Mapping
-from typing import Any
+from json.encoder import encode_basestring_ascii as _json
 
 from ...errors import StorageDSNError
 from ...urls import check_content_type
 from .location import S3Location
 
-__all__ = ["MAX_POST_SIZE", "PostPolicy", "content_type_prefix"]
+__all__ = ["MAX_POST_SIZE", "PostPolicy", "conditions", "content_type_prefix"]
 
 #: S3 takes at most 5 GiB in one POST.
 MAX_POST_SIZE = 5 * 2**30
@@ -45,6 +44,9 @@ class PostPolicy:
         self._bucket = loc.bucket
         self._prefix = f"{loc.prefix}/" if loc.prefix else ""
         self._fields = {FORM_FIELDS[name]: value for name, value in upload.items()}
+        settings = conditions(self._fields)
+        self._policy_head = f"{settings}, " if settings else ""
+        self._bucket_condition = f'{{"bucket": {_json(self._bucket)}}}, '
 
     def fields(
         self,
@@ -54,37 +56,44 @@ class PostPolicy:
         max_size: int | None,
         content_type: str | None,
         auth: Mapping[str, str],
+        auth_conditions: str,
     ) -> dict[str, str]:
         """The form's fields for ``key`` (validated), ``policy`` included, signature not.
 
         ``expiration`` is ISO 8601 UTC; ``auth`` the signature fields (algorithm,
-        credential, date, token), which are conditions too.
+        credential, date, token), which are conditions too: ``auth_conditions`` is
+        :func:`conditions` of them.
         """
         fields = dict(self._fields)
-        conditions: list[Any] = [{name: value} for name, value in fields.items()]
+        # The policy is written as json.dumps writes it (boto3 calls that), condition by
+        # condition, each followed by ", ": the settings' are the same on every call.
+        policy = self._policy_head
         if content_type is not None:
             prefix = content_type_prefix(content_type)
             if prefix is None:
                 fields["Content-Type"] = check_content_type(content_type)
-                conditions.append({"Content-Type": content_type})
+                policy += f'{{"Content-Type": {_json(content_type)}}}, '
             else:  # the browser sends the file's own type, which must start so
-                conditions.append(["starts-with", "$Content-Type", prefix])
+                policy += f'["starts-with", "$Content-Type", {_json(prefix)}], '
         if max_size is not None:
-            conditions.append(["content-length-range", 0, _max_size(max_size)])
+            policy += f'["content-length-range", 0, {_max_size(max_size)}], '
         # What generate_presigned_post adds itself: the bucket, the key, the signer.
-        conditions.append({"bucket": self._bucket})
         name = self._prefix + key
         if key.endswith("/"):
-            conditions.append(["starts-with", "$key", name])
+            policy += f'{self._bucket_condition}["starts-with", "$key", {_json(name)}], '
             fields["key"] = name + "${filename}"
         else:
-            conditions.append({"key": name})
+            policy += f'{self._bucket_condition}{{"key": {_json(name)}}}, '
             fields["key"] = name
         fields.update(auth)
-        conditions += [{field: value} for field, value in auth.items()]
-        policy = json.dumps({"expiration": expiration, "conditions": conditions})
-        fields["policy"] = base64.b64encode(policy.encode()).decode()
+        policy = f'{{"expiration": {_json(expiration)}, "conditions": [{policy}{auth_conditions}]}}'
+        fields["policy"] = binascii.b2a_base64(policy.encode(), newline=False).decode()
         return fields
+
+
+def conditions(fields: Mapping[str, str]) -> str:
+    """Exact-match conditions on ``fields``, in a policy's JSON (``{"acl": "private"}, ...``)."""
+    return ", ".join(f"{{{_json(name)}: {_json(value)}}}" for name, value in fields.items())
 
 
 def content_type_prefix(content_type: str) -> str | None:

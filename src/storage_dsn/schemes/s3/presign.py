@@ -34,15 +34,18 @@ from ...urls import (
     check_content_type,
     encode_unreserved,
     response_overrides,
+    response_query,
 )
 from .location import S3Location, credentials, upload_settings, url_location
 from .parse import MAX_EXPIRES
-from .post import PostPolicy
+from .post import PostPolicy, conditions
 
 if TYPE_CHECKING:
     from ...dsn import StorageConfig
 
 __all__ = ["S3Urls", "SigV2Signer", "SigV4Signer", "s3_urls", "signer"]
+
+_SHA256 = hashlib.sha256()  # copied, not built, per URL: building looks up the algorithm
 
 _UNRESERVED = "-_.~"
 # The request header each upload setting travels in (boto3's name -> S3's header).
@@ -209,41 +212,81 @@ class SigV4Signer(_Signer):
             UPLOAD_HEADERS[name]: " ".join(value.split()) for name, value in self._upload.items()
         }
         self._post = PostPolicy(self._loc, self._upload)
+        self._host_header = f"host:{self._host}\n"
         self._day = ""
-        self._key: Any = None
+        self._pads: tuple[Any, Any] = (None, None)
+        self._second = -1
+        self._amz_date = ""
+        self._auth_for = (-1, 0)
+        self._auth = ("", "", "")
+        # A form's signature fields and expiration, kept for the second they are for.
+        self._form_auth: tuple[str, Mapping[str, str], str] = ("", {}, "")
+        self._expiration = (-1, "")
 
-    def _hmac_for(self, day: str) -> Any:
-        # The signing key changes once a day: derive it then, and sign with copies of a
-        # keyed HMAC rather than re-keying on every call.
+    def _pads_for(self, day: str) -> tuple[Any, Any]:
+        # The signing key changes once a day: derive it then, and keep HMAC's two keyed
+        # SHA-256 states (RFC 2104: the key xor ipad, and xor opad), so that a signature
+        # costs copies of them, not a new keyed HMAC object per call.
         if day != self._day:
             k = ("AWS4" + self._secret_key).encode()
             for part in (day, self._region, "s3", "aws4_request"):
                 k = hmac.new(k, part.encode(), hashlib.sha256).digest()
-            self._key = hmac.new(k, digestmod=hashlib.sha256)
+            block = k.ljust(64, b"\0")  # 32 bytes: shorter than SHA-256's 64-byte block
+            self._pads = (
+                hashlib.sha256(bytes(b ^ 0x36 for b in block)),
+                hashlib.sha256(bytes(b ^ 0x5C for b in block)),
+            )
             self._day = day
-        return self._key.copy()
+        return self._pads
 
     def _sign(self, day: str, to_sign: str) -> str:
-        signer = self._hmac_for(day)
-        signer.update(to_sign.encode())
-        return str(signer.hexdigest())
+        inner_pad, outer_pad = self._pads_for(day)
+        inner = inner_pad.copy()
+        inner.update(to_sign.encode())
+        outer = outer_pad.copy()
+        outer.update(inner.digest())
+        signature: str = outer.hexdigest()
+        return signature
+
+    def _stamp(self, now: float) -> str:
+        """``now`` as SigV4's ``X-Amz-Date``, formatted once per second: a page of URLs
+        signs them all within one."""
+        second = int(now)
+        if second != self._second:
+            self._amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))
+            self._second = second
+        return self._amz_date
+
+    def _query_auth(self, expires: int | None) -> tuple[str, str, str]:
+        """The day, the ``X-Amz-*`` query parameters up to ``X-Amz-Expires`` and the head of
+        the string to sign, for now and ``expires``: the same through each second."""
+        lifetime = self._expires if expires is None else _lifetime(expires)
+        now = self._clock()
+        if (int(now), lifetime) != self._auth_for:
+            amz_date = self._stamp(now)
+            day = amz_date[:8]
+            auth = (
+                "X-Amz-Algorithm=AWS4-HMAC-SHA256"
+                f"&X-Amz-Credential={self._credential_prefix}{day}%2F{self._region}%2Fs3%2Faws4_request"
+                f"&X-Amz-Date={amz_date}&X-Amz-Expires={lifetime}"
+            )
+            self._auth = (day, auth, f"AWS4-HMAC-SHA256\n{amz_date}\n{day}{self._scope_tail}\n")
+            self._auth_for = (int(now), lifetime)
+        return self._auth
 
     def _presign(
-        self, method: str, path: str, expires: int | None, headers: Mapping[str, str], params: str
+        self,
+        method: str,
+        path: str,
+        expires: int | None,
+        signed: str,
+        canonical_headers: str,
+        params: str,
     ) -> str:
-        """``method`` on ``path`` presigned: ``headers`` (lowercase names, ``host`` among
-        them) are signed, ``params`` (encoded, sorted) come first in the query, as botocore
-        writes it."""
-        amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self._clock()))
-        day = amz_date[:8]
-        names = sorted(headers)
-        signed = ";".join(names)
-        auth = (
-            "X-Amz-Algorithm=AWS4-HMAC-SHA256"
-            f"&X-Amz-Credential={self._credential_prefix}{day}%2F{self._region}%2Fs3%2Faws4_request"
-            f"&X-Amz-Date={amz_date}"
-            f"&X-Amz-Expires={self._expires if expires is None else _lifetime(expires)}"
-        )
+        """``method`` on ``path`` presigned: ``signed`` names the headers (lowercase,
+        sorted, ``host`` among them) that ``canonical_headers`` gives as SigV4 writes them;
+        ``params`` (encoded, sorted) come first in the query, as botocore writes it."""
+        day, auth, head = self._query_auth(expires)
         signed_param = "&X-Amz-SignedHeaders=" + signed.replace(";", "%3B")
         # The canonical query is sorted by name: X-Amz-* before the lowercase response-*.
         canonical_query = auth + self._token_param + signed_param
@@ -251,14 +294,11 @@ class SigV4Signer(_Signer):
         if params:
             canonical_query += "&" + params
             query = params + "&" + query
-        canonical_headers = "".join(f"{name}:{headers[name]}\n" for name in names)
-        canonical = (
-            f"{method}\n{path}\n{canonical_query}\n{canonical_headers}\n{signed}\nUNSIGNED-PAYLOAD"
+        digest = _SHA256.copy()
+        digest.update(
+            f"{method}\n{path}\n{canonical_query}\n{canonical_headers}\n{signed}\nUNSIGNED-PAYLOAD".encode()
         )
-        to_sign = (
-            f"AWS4-HMAC-SHA256\n{amz_date}\n{day}{self._scope_tail}\n"
-            + hashlib.sha256(canonical.encode()).hexdigest()
-        )
+        to_sign = head + digest.hexdigest()
         return f"{self._origin}{path}?{query}&X-Amz-Signature={self._sign(day, to_sign)}"
 
     def url(
@@ -271,15 +311,17 @@ class SigV4Signer(_Signer):
         path = self._path_base + quoted_key(key)
         params = ""
         if download_name is not None or content_type is not None:
-            params = _encoded(response_overrides(download_name, content_type))
-        return self._presign("GET", path, expires, {"host": self._host}, params)
+            params = response_query(download_name, content_type)
+        return self._presign("GET", path, expires, "host", self._host_header, params)
 
     def upload_url(self, key: str, expires: int | None, content_type: str | None) -> str:
         path = self._path_base + quoted_key(key)
         headers = {**self._upload_headers, "host": self._host}
         if content_type is not None:
             headers["content-type"] = " ".join(check_content_type(content_type).split())
-        return self._presign("PUT", path, expires, headers, "")
+        names = sorted(headers)
+        canonical_headers = "".join(f"{name}:{headers[name]}\n" for name in names)
+        return self._presign("PUT", path, expires, ";".join(names), canonical_headers, "")
 
     def upload_form(
         self, key: str, expires: int | None, max_size: int | None, content_type: str | None
@@ -287,19 +329,27 @@ class SigV4Signer(_Signer):
         _check_form_key(key)
         now = self._clock()
         lifetime = self._expires if expires is None else _lifetime(expires)
-        amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+        amz_date = self._stamp(now)
         day = amz_date[:8]
-        fields = self._post.fields(
-            key,
-            expiration=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + lifetime)),
-            max_size=max_size,
-            content_type=content_type,
-            auth={
+        if self._form_auth[0] != amz_date:
+            fresh = {
                 "x-amz-algorithm": "AWS4-HMAC-SHA256",
                 "x-amz-credential": f"{self._access_key}/{day}{self._scope_tail}",
                 "x-amz-date": amz_date,
                 **({"x-amz-security-token": self._token} if self._token else {}),
-            },
+            }
+            self._form_auth = (amz_date, fresh, conditions(fresh))
+        _, auth, auth_conditions = self._form_auth
+        until = self._second + lifetime
+        if self._expiration[0] != until:
+            self._expiration = (until, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(until)))
+        fields = self._post.fields(
+            key,
+            expiration=self._expiration[1],
+            max_size=max_size,
+            content_type=content_type,
+            auth=auth,
+            auth_conditions=auth_conditions,
         )
         fields["x-amz-signature"] = self._sign(day, fields["policy"])
         return UploadForm(self._post.url, fields)
