@@ -465,6 +465,45 @@ def run_large(report: Report, server: SeaweedFS, places: Places, *, mib: int, ro
         report.print_scenario(scenario)
 
 
+# -- one small object: start-up and set-up on the clock ---------------------------------
+
+
+def run_small_cat(report: Report, server: SeaweedFS, places: Places, *, rounds: int) -> None:
+    """``cat`` of one 1 KiB object, each tool a new process: what a script or a cron job
+    pays per object (interpreter start, imports, client set-up, the requests)."""
+    tools = Tools(server.endpoint)
+    place = places.new("cat")
+    bucket, _, prefix = place.partition("/")
+    server.client().put_object(  # type: ignore[attr-defined]
+        Bucket=bucket, Key=f"{prefix}/one.bin", Body=os.urandom(1024)
+    )
+    ours = ["storage-dsn cat (default: obstore)", "storage-dsn cat (engine=s3fs)"]
+    commands = {
+        ours[0]: tools.ours("cat", tools.dsn(place), "one.bin"),
+        ours[1]: tools.ours("cat", tools.dsn(place, "s3fs"), "one.bin"),
+        "aws s3 cp - ": tools.aws("cp", f"s3://{place}/one.bin", "-"),
+        "rclone cat": ["rclone", "cat", f"sw:{place}/one.bin"],
+        "python -c pass (interpreter start)": [sys.executable, "-c", "pass"],
+        "curl, presigned URL (floor)": [
+            "curl", "-sf", _presigned(server, "get_object", bucket, f"{prefix}/one.bin")
+        ],
+    }  # fmt: skip
+    runs: dict[str, list[Run]] = {t: [] for t in commands}
+    for _ in range(max(5, rounds * 3)):  # a few tens of milliseconds each: more rounds
+        for tool, args in commands.items():
+            runs[tool].append(measure(args, tools.rclone_env))
+    scenario = "scale: cat one 1 KiB object, a new process each (SeaweedFS), wall time"
+    for run in runs.values():  # milliseconds read better here
+        for i, r in enumerate(run):
+            run[i] = Run(wall=r.wall * 1000, cpu=r.cpu, rss_mb=r.rss_mb)
+    for tool, samples in runs.items():
+        report.add(
+            scenario, tool, "wall time", "ms", [r.wall for r in samples], [r.cpu for r in samples]
+        )
+    _ratios(report, scenario, runs, ours, [t for t in commands if t not in ours])
+    report.print_scenario(scenario)
+
+
 # -- --jobs ---------------------------------------------------------------------------------
 
 
@@ -514,5 +553,6 @@ def run_scale(report: Report, *, quick: bool, rounds: int, fraction: float = 1.0
         run_jobs(report, server, places, files=int(2000 * f), rounds=rounds)
         run_server_copy(report, server, places, files=int(200 * f), rounds=rounds)
         run_large(report, server, places, mib=max(8, int(512 * f) // 8 * 8), rounds=rounds)
+        run_small_cat(report, server, places, rounds=rounds)
         run_big_sync(report, server, places, files=int(100_000 * f))
     report.machine["scale group: load average at end"] = list(os.getloadavg())

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from importlib.metadata import entry_points
 from types import MappingProxyType
 
 from .dsn import StorageConfig, scheme_of, split_dsn
@@ -118,6 +117,10 @@ def get_scheme(name: str) -> Scheme:
 
 
 def _load_entry_points() -> None:
+    # importlib.metadata costs ~40 ms to import: only a DSN whose scheme is not built in
+    # (or registered) pays for it.
+    from importlib.metadata import entry_points
+
     global _entry_points_loaded
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name.lower() in _SCHEMES:

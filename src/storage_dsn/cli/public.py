@@ -11,8 +11,6 @@ are paths on the site (``url=/media/``) is served by the app: there is nothing t
 from __future__ import annotations
 
 import secrets
-import urllib.error
-import urllib.request
 from urllib.parse import urlsplit
 
 from ..errors import NoPublicURLError
@@ -73,6 +71,9 @@ def _shown(url: str) -> str:
 def _fetch(url: str, payload: bytes, timeout: float) -> tuple[int | None, str] | None:
     """``None`` when an anonymous GET of ``url`` returns ``payload``; else (the HTTP
     status or ``None``, what went wrong)."""
+    import urllib.error  # here: urllib.request costs every other command ~25 ms to import
+    import urllib.request
+
     host = urlsplit(url).netloc
     if not url.lower().startswith(("http://", "https://")):
         return None, "the URL is not http(s), which a browser could load"

@@ -14,7 +14,6 @@ option (``account_key`` or ``sas_token``) until then.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import errno
@@ -501,6 +500,8 @@ def _oserror(exc: BaseException, key: str, endpoint: object) -> OSError:
 def _timed_out(exc: BaseException) -> bool:
     """Whether ``exc`` is, or wraps, a timeout: the SDK's own, or a download's body that
     stalled (its retry loop raises ``HttpResponseError`` around the timeout)."""
+    import asyncio  # here, not at the top: asyncio costs every command ~40 ms to import
+
     from azure.core.exceptions import ServiceRequestTimeoutError, ServiceResponseTimeoutError
 
     timeouts = (ServiceRequestTimeoutError, ServiceResponseTimeoutError, asyncio.TimeoutError)

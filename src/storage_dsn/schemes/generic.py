@@ -9,7 +9,6 @@ better or differently (S3 content types and conditional writes, SFTP renames).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -205,6 +204,8 @@ class FsspecBackend(Backend):
 
     def _gather(self, coros: Sequence[Any]) -> Sequence[Any]:
         """Run coroutines on the filesystem's loop, at most DEFAULT_CONCURRENCY at once."""
+        import asyncio
+
         from fsspec.asyn import sync
 
         async def run() -> Sequence[Any]:

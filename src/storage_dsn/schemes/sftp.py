@@ -16,7 +16,6 @@ renames here talk to asyncssh's SFTP client directly.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import os
@@ -355,6 +354,8 @@ def _check_files(where: str, options: Mapping[str, Any]) -> None:
 
 def _connect_error(where: str, options: Mapping[str, Any], exc: Exception) -> OSError:
     """The error of a failed connection, one line, naming the host and never a secret."""
+    import asyncio  # loaded already by asyncssh; not at the top, where every command pays
+
     import asyncssh
 
     user = options.get("username") or "(the local user)"
@@ -401,6 +402,8 @@ def _transient(exc: Exception) -> bool:
     """Whether a failed connection may succeed when tried again: refused, reset, timed
     out, dropped; not a refused login or host key (sshfs turns asyncssh's refused login
     into PermissionError)."""
+    import asyncio
+
     import asyncssh
 
     if isinstance(exc, (asyncssh.ConnectionLost, asyncio.TimeoutError)):

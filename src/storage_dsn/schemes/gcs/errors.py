@@ -9,7 +9,6 @@ of a credentials error but its class name.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import io
 from collections.abc import Callable, Sequence
@@ -67,6 +66,8 @@ def _builtin_class(exc: OSError) -> type[OSError]:
 def oserror(key: str, exc: BaseException, secrets: Sequence[str]) -> OSError:
     """``exc`` from gcsfs or google-auth as the OSError it is, naming ``key``: one line,
     secrets masked, and nothing at all from a credentials error's text."""
+    import asyncio  # loaded already by gcsfs; not at the top, where every command pays
+
     if isinstance(exc, FileNotFoundError):
         return FileNotFoundError(errno.ENOENT, "not found (no such object, or no such bucket)", key)
     if isinstance(exc, FileExistsError):

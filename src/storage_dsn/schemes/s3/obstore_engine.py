@@ -8,7 +8,6 @@ translates them. ``Storage.fs`` is obstore's own fsspec adapter, rooted like the
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import errno
 import functools
@@ -45,6 +44,8 @@ from .location import credentials, location, upload_settings
 from .s3fs_engine import etag_md5
 
 if TYPE_CHECKING:
+    import asyncio
+
     from fsspec import AbstractFileSystem
 
     from ...dsn import StorageConfig
@@ -582,6 +583,8 @@ def _stat(key: str, meta: Mapping[str, Any], content_type: str | None = None) ->
 
 
 async def _bounded(coros: list[Coroutine[Any, Any, T]]) -> list[T]:
+    import asyncio
+
     limit = asyncio.Semaphore(DEFAULT_CONCURRENCY)
 
     async def one(coro: Coroutine[Any, Any, T]) -> T:
@@ -603,6 +606,8 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 def _submit(coro: Coroutine[Any, Any, T]) -> Future[T]:
     """Start ``coro`` on the private event loop thread; its future holds the result."""
+    import asyncio  # here: a small object's read or write never needs the loop
+
     global _loop, _loop_thread
     with _loop_lock:
         if _loop is None or _loop.is_closed():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import io
 import os
@@ -103,7 +102,7 @@ class S3Backend(FsspecBackend):
         failure: Exception | None = None
         for attempt in range(attempts):
             if attempt:
-                await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
+                await _sleep(min(0.1 * 2**attempt, 5.0))
             try:
                 response = await fs._call_s3("get_object", Bucket=bucket, Key=path, **request)
             except FileNotFoundError:
@@ -136,7 +135,7 @@ class S3Backend(FsspecBackend):
         loop = self.base.loop
 
         def fetch(start: int, end: int) -> Future[bytes]:
-            return asyncio.run_coroutine_threadsafe(self._get(key, (start, end, etag)), loop)
+            return _run_threadsafe(self._get(key, (start, end, etag)), loop)
 
         return io.BufferedReader(RangedReader(fetch, size, key), 1024 * 1024)
 
@@ -289,3 +288,18 @@ def _error_code(exc: BaseException) -> str | None:
         code = response.get("Error", {}).get("Code")
         return str(code) if code else None
     return None
+
+
+# asyncio is imported when a transfer needs it (s3fs has loaded it by then), not with this
+# module: the obstore engine imports this one, and a command that never starts an event
+# loop should not pay ~40 ms for asyncio.
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
+def _run_threadsafe(coro: Any, loop: Any) -> Future[Any]:
+    import asyncio
+
+    return asyncio.run_coroutine_threadsafe(coro, loop)
