@@ -804,8 +804,28 @@ def test_upload_expires_validated(expires: Any) -> None:
     ],
 )
 def test_upload_form_arguments_validated(kwargs: dict[str, Any], match: str) -> None:
-    with pytest.raises(StorageDSNError, match=match):
-        frozen_urls(S3_SIGNED).upload_form("avatars/", **kwargs)
+    urls = frozen_urls(S3_SIGNED)
+    for _ in range(2):  # refused again: only accepted types are remembered
+        with pytest.raises(StorageDSNError, match=match):
+            urls.upload_form("avatars/", **kwargs)
+
+
+@pytest.mark.parametrize("content_type", [["image/png"], 3, None])
+def test_upload_form_type_of_another_kind(content_type: Any) -> None:
+    urls = frozen_urls(S3_SIGNED)
+    if content_type is None:
+        assert "Content-Type" not in urls.upload_form("a/", content_type=None).fields
+        return
+    with pytest.raises(StorageDSNError, match="content_type"):
+        urls.upload_form("a/", content_type=content_type)
+
+
+def test_upload_form_types_remembered_give_the_same_forms() -> None:
+    """A type seen before gives the form a new signer gives (the checked type is kept)."""
+    kept = frozen_urls(S3_SIGNED)
+    for content_type in ("image/png", "image/", "image/*", "image/png", "image/", "text/plain"):
+        fresh = frozen_urls(S3_SIGNED).upload_form("a/", content_type=content_type)
+        assert kept.upload_form("a/", content_type=content_type) == fresh
 
 
 @pytest.mark.parametrize("key", ["../a.jpg", "/a", "a//b/", "a\\b", ".."])

@@ -47,6 +47,22 @@ class PostPolicy:
         settings = conditions(self._fields)
         self._policy_head = f"{settings}, " if settings else ""
         self._bucket_condition = f'{{"bucket": {_json(self._bucket)}}}, '
+        self._typed: dict[str, tuple[str, str]] = {}
+
+    def _type(self, content_type: str) -> tuple[str, str]:
+        """``content_type`` checked: the form's Content-Type field (empty for a prefix) and
+        the policy's condition, kept for the next form (an app uses a handful of types)."""
+        prefix = content_type_prefix(content_type)
+        if prefix is None:  # that exact type
+            typed = (
+                check_content_type(content_type),
+                f'{{"Content-Type": {_json(content_type)}}}, ',
+            )
+        else:  # the browser sends the file's own type, which must start so
+            typed = ("", f'["starts-with", "$Content-Type", {_json(prefix)}], ')
+        if len(self._typed) < 256:
+            self._typed[content_type] = typed
+        return typed
 
     def fields(
         self,
@@ -69,12 +85,11 @@ class PostPolicy:
         # condition, each followed by ", ": the settings' are the same on every call.
         policy = self._policy_head
         if content_type is not None:
-            prefix = content_type_prefix(content_type)
-            if prefix is None:
-                fields["Content-Type"] = check_content_type(content_type)
-                policy += f'{{"Content-Type": {_json(content_type)}}}, '
-            else:  # the browser sends the file's own type, which must start so
-                policy += f'["starts-with", "$Content-Type", {_json(prefix)}], '
+            known = self._typed.get(content_type) if type(content_type) is str else None
+            field, condition = known or self._type(content_type)
+            if field:
+                fields["Content-Type"] = field
+            policy += condition
         if max_size is not None:
             policy += f'["content-length-range", 0, {_max_size(max_size)}], '
         # What generate_presigned_post adds itself: the bucket, the key, the signer.
