@@ -316,6 +316,58 @@ def _no_bytes_through_the_client(*args: object, **kwargs: object) -> None:
     raise AssertionError("an object's bytes passed through the client")
 
 
+@pytest.mark.parametrize("kind", ["s3-obstore", "s3-seaweedfs-obstore"])
+def test_copies_inside_one_bucket_take_object_store_copy(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Two prefixes of one bucket on the obstore engine: object_store's CopyObject, no
+    botocore client (s3fs's copy would fail the test), no byte through this process."""
+    from storage_dsn.schemes.s3.s3fs_engine import S3Backend
+    from tests.conftest import KINDS
+
+    dsn = KINDS[kind](request, tmp_path)
+    src, dst = open_storage(dsn), open_storage(dsn.replace("/media/", "/copied/"))
+    tree = {**_tree(8), "ü/a b.txt": b"odd name"}
+    _fill(src, tree)
+    for name in ("read_bytes", "open_read", "read_many"):
+        monkeypatch.setattr(src.backend, name, _no_bytes_through_the_client)
+    monkeypatch.setattr(S3Backend, "_copy_object", _no_bytes_through_the_client)
+    result = sync(src, dst)
+    assert result.ok, result.failed
+    assert result.server_side == result.copied == len(tree)
+    monkeypatch.undo()
+    assert {k: dst.read_bytes(k) for k in dst.list()} == tree
+    assert sync(src, dst).copied == 0
+
+
+def test_a_failed_object_store_copy_falls_back_to_s3fs(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What one CopyObject refuses (an object over 5 GiB) goes through s3fs's managed
+    copy; a missing source stays a missing source."""
+    import obstore
+
+    from tests.conftest import KINDS
+
+    dsn = KINDS["s3-seaweedfs-obstore"](request, tmp_path)
+    src, dst = open_storage(dsn), open_storage(dsn.replace("/media/", "/copied/"))
+    src.write_bytes("big.bin", b"pretend this is 6 GiB")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        from obstore.exceptions import GenericError
+
+        raise GenericError("InvalidRequest: The specified copy source is larger than 5 GB")
+
+    monkeypatch.setattr(obstore, "copy", refuse)
+    copy = dst.backend.server_copy(src.backend)
+    assert copy is not None
+    copy("big.bin")
+    assert dst.read_bytes("big.bin") == b"pretend this is 6 GiB"
+    monkeypatch.undo()
+    with pytest.raises(FileNotFoundError):
+        copy("missing.bin")
+
+
 def test_copies_across_endpoints_stream(storage_factory: Any) -> None:
     """moto and SeaweedFS are two services: the bytes go through the client."""
     src, dst = storage_factory("s3-server"), storage_factory("s3-seaweedfs")

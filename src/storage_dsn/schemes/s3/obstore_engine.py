@@ -40,7 +40,7 @@ from ...backend import (
 from ...errors import MissingBackendError
 from ...parts import PART_SIZE, PARTS_IN_FLIGHT, RangedReader, part_size
 from .hints import explain, public_read_fix
-from .location import credentials, location, upload_settings
+from .location import credentials, location, same_service, upload_settings
 from .s3fs_engine import etag_md5
 
 if TYPE_CHECKING:
@@ -364,13 +364,57 @@ class ObstoreBackend(Backend):
         return {**found, **self._upload_attributes}
 
     def server_copy(self, source: Backend) -> Callable[[str], None] | None:
-        """CopyObject through an s3fs client on the same config (object_store copies only
-        inside one store's prefix), when s3fs is installed."""
+        """CopyObject between two locations of one endpoint and identity.
+
+        Inside one bucket, with no upload settings to apply to the copies, object_store's
+        own copy (one CopyObject, no botocore in the process); otherwise, or when that
+        copy fails (an object over 5 GiB, which CopyObject refuses), an s3fs client on the
+        same config (this storage's settings on each copy, UploadPartCopy above 5 GiB),
+        when s3fs is installed."""
+        fallback = self._s3fs_copier(source)
+        if (
+            source.config.protocol != "s3"
+            or upload_settings(self.config)
+            or location(source.config).bucket != self._loc.bucket
+            or not same_service(self.config, source.config, self.environ, source.environ)
+        ):
+            return fallback
+        import obstore
+
+        store = self._bucket_store
+        prefix = location(source.config).prefix
+        source_root = f"{prefix}/" if prefix else ""
+        root = f"{self._loc.prefix}/" if self._loc.prefix else ""
+
+        def copy(key: str) -> None:
+            try:
+                with _obstore_errors(key):
+                    obstore.copy(store, source_root + key, root + key)
+            except (FileNotFoundError, PermissionError):
+                raise
+            except OSError:
+                if fallback is None:
+                    raise
+                fallback(key)  # what one CopyObject cannot do, s3fs's managed copy can
+
+        return copy
+
+    def _s3fs_copier(self, source: Backend) -> Callable[[str], None] | None:
         if importlib.util.find_spec("s3fs") is None:
             return None
         from .s3fs_engine import S3Backend
 
         return S3Backend(self.config, environ=self.environ).server_copy(source)
+
+    @functools.cached_property
+    def _bucket_store(self) -> Any:
+        """A store at the bucket's root, with this one's settings: copies between prefixes."""
+        from obstore.store import S3Store
+
+        settings, client = self._settings()
+        return S3Store(
+            self._loc.bucket, client_options=client, retry_config=self._retry_config(), **settings
+        )
 
     def md5(self, key: str, stat: Stat) -> str:
         return etag_md5(stat) or super().md5(key, stat)
