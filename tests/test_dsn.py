@@ -638,8 +638,11 @@ def test_s3_round_trip_property(bucket: str, prefix: list[str], region: str, sec
     from urllib.parse import quote
 
     path = "/".join(prefix)
-    assume(secret not in f"{bucket}.{path}.{region}")
-    dsn = f"s3://KEY:{quote(secret, safe='')}@{bucket}.s3.{region}.amazonaws.com/{path}"
+    # A "secret" that is part of the DSN's public text (the host: "amazonaws.co") cannot
+    # be told from it in a repr; only the rest proves anything.
+    host = f"{bucket}.s3.{region}.amazonaws.com/{path}"
+    assume(secret not in f"s3://KEY:***@{host}')")
+    dsn = f"s3://KEY:{quote(secret, safe='')}@{host}"
     config = parse_dsn(dsn)
     assert config.root == f"{bucket}/{path}".rstrip("/")
     assert config.options["secret"] == secret
