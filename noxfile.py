@@ -52,8 +52,8 @@ def install(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The test suite (S3 against moto in-process and a moto server over loopback HTTP)."""
-    if os.geteuid() == 0:  # others are told by the sftp tests what to install
-        _debian_tools(session, **{"/usr/sbin/sshd": "openssh-server"})
+    if os.geteuid() == 0:  # others are told by the sftp and completion tests what to install
+        _debian_tools(session, **{"/usr/sbin/sshd": "openssh-server", "zsh": "zsh", "fish": "fish"})
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
 
