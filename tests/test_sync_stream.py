@@ -302,6 +302,14 @@ def test_copies_inside_one_service_send_no_byte_through_the_client(
     src, dst = storage_factory(a), storage_factory(b)
     tree = {**_tree(12), "big/video.bin": b"v" * (2 * 1024 * 1024 + 5)}
     _fill(src, tree)
+    _assert_copied_by_the_server(src, dst, tree, monkeypatch)
+
+
+def _assert_copied_by_the_server(
+    src: Storage, dst: Storage, tree: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sync(src, dst) copies every object of ``tree`` server-side (a read of the source
+    through this process fails the test), and the copies are whole."""
     for name in ("read_bytes", "open_read", "read_many"):
         monkeypatch.setattr(src.backend, name, _no_bytes_through_the_client)
     result = sync(src, dst)
@@ -329,15 +337,8 @@ def test_copies_inside_one_bucket_take_object_store_copy(
     src, dst = open_storage(dsn), open_storage(dsn.replace("/media/", "/copied/"))
     tree = {**_tree(8), "ü/a b.txt": b"odd name"}
     _fill(src, tree)
-    for name in ("read_bytes", "open_read", "read_many"):
-        monkeypatch.setattr(src.backend, name, _no_bytes_through_the_client)
     monkeypatch.setattr(S3Backend, "_copy_object", _no_bytes_through_the_client)
-    result = sync(src, dst)
-    assert result.ok, result.failed
-    assert result.server_side == result.copied == len(tree)
-    monkeypatch.undo()
-    assert {k: dst.read_bytes(k) for k in dst.list()} == tree
-    assert sync(src, dst).copied == 0
+    _assert_copied_by_the_server(src, dst, tree, monkeypatch)
 
 
 def test_a_failed_object_store_copy_falls_back_to_s3fs(

@@ -20,6 +20,7 @@ __all__ = [
     "percent_encoder",
     "quote_key",
     "quoted_key",
+    "translator",
     "validate_key",
     "validate_prefix",
 ]
@@ -42,35 +43,44 @@ _FORBIDDEN_QUOTED = re.compile(r"%[01][0-9A-F]|%7F|%5C|%C2%[89][0-9A-F]")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~/-")
 
 
-class _QuoteTable(dict[int, str]):
-    """``str.translate`` table: code point to its percent-encoded UTF-8, the ASCII
-    characters in ``safe`` kept as they are.
+class _CharTable(dict[int, str]):
+    """``str.translate`` table: code point to ``encode(char)``, each character encoded the
+    first time it is seen and remembered (up to a bound), so encoding stays a single
+    C-level pass."""
 
-    ASCII is filled in up front; other characters are encoded the first time they are
-    seen and remembered (up to a bound), so quoting stays a single C-level pass.
-    """
-
-    def __init__(self, safe: Collection[str]) -> None:
-        super().__init__({c: (chr(c) if chr(c) in safe else f"%{c:02X}") for c in range(128)})
+    def __init__(self, encode: Callable[[str], str], ascii_first: bool = False) -> None:
+        super().__init__({c: encode(chr(c)) for c in range(128)} if ascii_first else {})
+        self._encode = encode
 
     def __missing__(self, codepoint: int) -> str:
         # A lone surrogate raises UnicodeEncodeError here, out of str.translate: quoted_key
         # then hands the key to validate_key, which refuses it.
-        quoted = "".join(f"%{b:02X}" for b in chr(codepoint).encode("utf-8"))
+        encoded = self._encode(chr(codepoint))
         if len(self) < _QUOTE_TABLE_LIMIT:
-            self[codepoint] = quoted
-        return quoted
+            self[codepoint] = encoded
+        return encoded
+
+
+def _quoter(safe: Collection[str]) -> Callable[[str], str]:
+    """One character's percent-encoded UTF-8; the ASCII characters in ``safe`` kept."""
+    return lambda char: char if char in safe else "".join(f"%{b:02X}" for b in char.encode())
 
 
 _QUOTE_TABLE_LIMIT = 65536
-_QUOTE_TABLE = _QuoteTable(_UNRESERVED)
+_QUOTE_TABLE = _CharTable(_quoter(_UNRESERVED), ascii_first=True)
 
 
 def percent_encoder(safe: str) -> Callable[[str], str]:
     """A function percent-encoding text as UTF-8, keeping ASCII letters, digits and the
     characters of ``safe``: ``urllib.parse.quote(text, safe=safe)`` in one C-level pass
     (the table :func:`quote_key` uses, with another safe set)."""
-    table = _QuoteTable(string.ascii_letters + string.digits + safe)
+    return translator(_quoter(frozenset(string.ascii_letters + string.digits + safe)))
+
+
+def translator(encode: Callable[[str], str]) -> Callable[[str], str]:
+    """A function applying ``encode`` to each character of a text, in one ``str.translate``
+    pass over a table filled as characters are first seen (ASCII up front)."""
+    table = _CharTable(encode, ascii_first=True)
     return lambda text: text.translate(table)
 
 
@@ -114,17 +124,14 @@ def validate_prefix(prefix: object) -> str:
     rules of :func:`validate_key` apply.
     """
     if type(prefix) is str and 1 < len(prefix) <= _FAST_MAX_CHARS:
-        body = prefix.removesuffix("/")
-        if (
-            (body.isascii() or _encodable(body))
-            and _BAD_CHAR.search(body) is None
-            and body[0] != "/"
-            and body[-1] != "/"
-            and body[1:2] != ":"
-            and "//" not in body
-            and not _has_dot_segment(body)
-        ):
-            return prefix  # the fast path of validate_key, for the prefix without its '/'
+        # A prefix is a key with an optional trailing '/': validate_key's fast path decides
+        # the common case; a refusal is explained below, in a prefix's words.
+        try:
+            validate_key(prefix.removesuffix("/"))
+        except InvalidKeyError:
+            pass
+        else:
+            return prefix
     if not isinstance(prefix, str):
         raise InvalidKeyError(f"a prefix must be a str, not {type(prefix).__name__}")
     if not prefix:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from .dsn import MAX_URL_EXPIRES
 from .errors import NoPublicURLError, StorageDSNError
-from .keys import percent_encoder, quoted_key, validate_key
+from .keys import percent_encoder, quoted_key, translator, validate_key
 
 if TYPE_CHECKING:
     from .dsn import StorageConfig
@@ -216,24 +216,8 @@ def _disposition_names(download_name: str) -> tuple[str, str]:
     return name, _UNSAFE_FALLBACK.sub("_", ascii_name).strip() or "download"
 
 
-class _EncodedTwice(dict[int, str]):
-    """``str.translate`` table giving ``outer(inner(char))``: a header value's RFC 5987
-    encoding, encoded again for a query string, in one pass (characters are added as
-    first seen)."""
-
-    def __init__(self, inner: Callable[[str], str], outer: Callable[[str], str]) -> None:
-        super().__init__()
-        self._inner = inner
-        self._outer = outer
-
-    def __missing__(self, codepoint: int) -> str:
-        encoded = self._outer(self._inner(chr(codepoint)))
-        if len(self) < 65536:
-            self[codepoint] = encoded
-        return encoded
-
-
-_EXT_VALUE_IN_QUERY = _EncodedTwice(_encode_ext_value, encode_unreserved)
+# A header value's RFC 5987 encoding, encoded again for a query string, in one pass.
+_ext_value_in_query = translator(lambda char: encode_unreserved(_encode_ext_value(char)))
 _DISPOSITION_IN_QUERY = (
     encode_unreserved('attachment; filename="'),
     encode_unreserved("\"; filename*=UTF-8''"),
@@ -245,7 +229,7 @@ def disposition_query(download_name: str) -> str:
     first: the query value of ``response-content-disposition`` (a signed URL's hot path)."""
     name, fallback = _disposition_names(download_name)
     head, middle = _DISPOSITION_IN_QUERY
-    return head + encode_unreserved(fallback) + middle + name.translate(_EXT_VALUE_IN_QUERY)
+    return head + encode_unreserved(fallback) + middle + _ext_value_in_query(name)
 
 
 def check_content_type(content_type: str) -> str:

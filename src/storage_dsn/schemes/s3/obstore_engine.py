@@ -372,18 +372,17 @@ class ObstoreBackend(Backend):
         same config (this storage's settings on each copy, UploadPartCopy above 5 GiB),
         when s3fs is installed."""
         fallback = self._s3fs_copier(source)
-        if (
-            source.config.protocol != "s3"
-            or upload_settings(self.config)
-            or location(source.config).bucket != self._loc.bucket
-            or not same_service(self.config, source.config, self.environ, source.environ)
+        if source.config.protocol != "s3" or upload_settings(self.config):
+            return fallback
+        where = location(source.config)
+        if where.bucket != self._loc.bucket or not same_service(
+            self.config, source.config, self.environ, source.environ
         ):
             return fallback
         import obstore
 
         store = self._bucket_store
-        prefix = location(source.config).prefix
-        source_root = f"{prefix}/" if prefix else ""
+        source_root = f"{where.prefix}/" if where.prefix else ""
         root = f"{self._loc.prefix}/" if self._loc.prefix else ""
 
         def copy(key: str) -> None:

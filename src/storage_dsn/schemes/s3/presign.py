@@ -261,9 +261,9 @@ class SigV4Signer(_Signer):
         """The day, the ``X-Amz-*`` query parameters up to ``X-Amz-Expires`` and the head of
         the string to sign, for now and ``expires``: the same through each second."""
         lifetime = self._expires if expires is None else _lifetime(expires)
-        now = self._clock()
-        if (int(now), lifetime) != self._auth_for:
-            amz_date = self._stamp(now)
+        second = int(self._clock())
+        if (second, lifetime) != self._auth_for:
+            amz_date = self._stamp(second)
             day = amz_date[:8]
             auth = (
                 "X-Amz-Algorithm=AWS4-HMAC-SHA256"
@@ -271,7 +271,7 @@ class SigV4Signer(_Signer):
                 f"&X-Amz-Date={amz_date}&X-Amz-Expires={lifetime}"
             )
             self._auth = (day, auth, f"AWS4-HMAC-SHA256\n{amz_date}\n{day}{self._scope_tail}\n")
-            self._auth_for = (int(now), lifetime)
+            self._auth_for = (second, lifetime)
         return self._auth
 
     def _presign(

@@ -93,6 +93,10 @@ class S3Backend(FsspecBackend):
     async def _get(self, key: str, part: tuple[int, int, str] | None = None) -> bytes:
         """The object, or with ``part=(start, end, etag)`` its bytes ``[start, end)`` as
         long as it is still the object with that ETag (parts of two versions never mix)."""
+        # asyncio here and below, not at the top: the obstore engine imports this module,
+        # and a command that never starts an event loop should not pay for asyncio.
+        import asyncio
+
         fs: Any = self.base
         bucket, path, _ = fs.split_path(self.path(key))
         request: dict[str, str] = {}
@@ -102,7 +106,7 @@ class S3Backend(FsspecBackend):
         failure: Exception | None = None
         for attempt in range(attempts):
             if attempt:
-                await _sleep(min(0.1 * 2**attempt, 5.0))
+                await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
             try:
                 response = await fs._call_s3("get_object", Bucket=bucket, Key=path, **request)
             except FileNotFoundError:
@@ -130,12 +134,14 @@ class S3Backend(FsspecBackend):
     def open_read(self, key: str) -> BinaryIO:
         # Parallel ranged GETs, PARTS_IN_FLIGHT ahead (s3fs's file object reads one
         # 50 MiB block at a time): memory is the parts in flight, whatever the size.
+        import asyncio
+
         head = self._head(key)
         size, etag = int(head.get("ContentLength", 0)), str(head.get("ETag", ""))
         loop = self.base.loop
 
         def fetch(start: int, end: int) -> Future[bytes]:
-            return _run_threadsafe(self._get(key, (start, end, etag)), loop)
+            return asyncio.run_coroutine_threadsafe(self._get(key, (start, end, etag)), loop)
 
         return io.BufferedReader(RangedReader(fetch, size, key), 1024 * 1024)
 
@@ -288,18 +294,3 @@ def _error_code(exc: BaseException) -> str | None:
         code = response.get("Error", {}).get("Code")
         return str(code) if code else None
     return None
-
-
-# asyncio is imported when a transfer needs it (s3fs has loaded it by then), not with this
-# module: the obstore engine imports this one, and a command that never starts an event
-# loop should not pay ~40 ms for asyncio.
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
-
-
-def _run_threadsafe(coro: Any, loop: Any) -> Future[Any]:
-    import asyncio
-
-    return asyncio.run_coroutine_threadsafe(coro, loop)
