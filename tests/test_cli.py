@@ -664,3 +664,63 @@ class TestCompletion:
     def test_unknown_shell(self) -> None:
         """Only bash, zsh and fish: exit 2."""
         assert run("completion", "tcsh").returncode == 2
+
+
+class TestStartUp:
+    """A small ``cat`` pays only for what it uses: the start-up is on its clock."""
+
+    # Imported by nothing a cat of an S3 object through obstore needs.
+    UNUSED = (
+        "storage_dsn.sync",
+        "storage_dsn.cli.sync",
+        "storage_dsn.cli.metadata",
+        "storage_dsn.cli.public",
+        "storage_dsn.schemes.azure",
+        "storage_dsn.schemes.gcs",
+        "storage_dsn.schemes.sftp",
+        "storage_dsn.schemes.local",
+        "storage_dsn.schemes.s3.presign",
+        "storage_dsn.schemes.s3.post",
+        "storage_dsn.schemes.s3.s3fs_engine",
+        "botocore",
+        "s3fs",
+        "fsspec",
+        "asyncio",
+        "concurrent.futures",
+        "hashlib",
+        "secrets",
+        "tempfile",
+        "shutil",
+        "json",
+        "urllib.request",
+    )
+
+    def test_cat_imports_only_what_it_uses(self, moto_server: str, tmp_path: Path) -> None:
+        """Run as the program runs, the cat prints the object and imports none of
+        :attr:`UNUSED` (each costs milliseconds of every small command)."""
+        from tests.servers.moto import make_bucket
+
+        bucket = make_bucket(moto_server)
+        host = moto_server.removeprefix("http://")
+        dsn = f"s3+http://{KEY_ID}:{QUOTED_SECRET}@{host}/{bucket}/?engine=obstore"
+        assert run("put", dsn, "one.bin", "-", stdin=b"x" * 1024).returncode == 0
+        script = (
+            "import runpy, sys\n"
+            "try:\n"
+            "    runpy.run_module('storage_dsn', run_name='__main__')\n"
+            "except SystemExit as exit:\n"
+            "    code = exit.code\n"
+            "sys.stdout.flush()\n"
+            "print(code, *sorted(sys.modules), file=sys.stderr)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script, "cat", dsn, "one.bin"],
+            capture_output=True,
+            timeout=120,
+        )
+        assert result.stdout == b"x" * 1024
+        code, *modules = result.stderr.decode().split()
+        assert code == "0"
+        loaded = {m for m in self.UNUSED if m in modules}
+        assert not loaded, f"a small cat imported {sorted(loaded)}"
+        assert "storage_dsn.schemes.s3.obstore_engine" in modules  # it did the work

@@ -14,26 +14,25 @@ The generic fsspec implementation is :class:`storage_dsn.schemes.generic.FsspecB
 from __future__ import annotations
 
 import errno
-import hashlib
 import io
-import mimetypes
 import os
 import re
-import secrets
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
+# hashlib, mimetypes and tempfile are imported where they are used: a command
+# that reads one small object should not pay for them at start-up.
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from fsspec import AbstractFileSystem
 
     from .dsn import StorageConfig
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
+    "DEFAULT_JOBS",
     "SWEEP_AGE",
     "AtomicWriter",
     "Backend",
@@ -53,6 +52,8 @@ __all__ = [
 
 #: How many requests ``read_many``/``write_many`` keep in flight on async backends.
 DEFAULT_CONCURRENCY = 64
+#: Requests in flight of a bulk command (``sync``, ``rm -r``) unless told otherwise.
+DEFAULT_JOBS = 16
 # Writes up to this size stay in memory and go out as one request (one PUT on S3); a
 # larger write spills to a temporary file and uploads from there.
 SPOOL_BYTES = 8 * 2**20
@@ -233,6 +234,8 @@ class AtomicWriter(io.RawIOBase):
         A create whose answer was lost is retried by the client and then refused: the
         object is this writer's own, so the commit succeeded after all.
         """
+        import hashlib
+
         self._holds = holds
         self._digest = hashlib.md5(usedforsecurity=False)
 
@@ -303,6 +306,8 @@ class BufferedAtomicWriter(AtomicWriter):
             self._buffer.write(data)
             if self._buffer.tell() <= SPOOL_BYTES:
                 return
+            import tempfile
+
             # Closed in _commit or _discard, not here: the file outlives this call.
             self._spill = tempfile.NamedTemporaryFile(prefix="storage-dsn-", delete=False)  # noqa: SIM115
             self._spill.write(self._buffer.getbuffer())
@@ -380,7 +385,8 @@ class Backend:
     def save(self, key: str, fileobj: BinaryIO, *, exclusive: bool = False) -> None:
         """Stream ``fileobj`` into ``key`` atomically (backends may upload it directly)."""
         with self.open_write(key, exclusive=exclusive) as out:
-            shutil.copyfileobj(fileobj, out, 1024 * 1024)
+            while chunk := fileobj.read(1024 * 1024):
+                out.write(chunk)
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` is a stored object; by default, whether :meth:`stat` finds it."""
@@ -476,6 +482,8 @@ class Backend:
         By default the object is read and hashed; backends whose ``stat`` already carries
         the MD5 (S3's ETag of a single-part upload) answer without reading.
         """
+        import hashlib
+
         digest = hashlib.md5(usedforsecurity=False)
         with self.open_read(key) as f:
             for chunk in iter(lambda: f.read(1024 * 1024), b""):
@@ -534,7 +542,7 @@ def file_path(fileobj: object) -> str | None:
 
 def temp_name() -> str:
     """A fresh temporary file name (no directory), recognisable by :func:`is_temp`."""
-    return f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+    return f"{TEMP_PREFIX}{os.urandom(8).hex()}{TEMP_SUFFIX}"
 
 
 def is_temp(name: str) -> bool:
@@ -551,4 +559,6 @@ def is_listable(name: str) -> bool:
 
 def guess_type(key: str) -> str | None:
     """The content type for ``key`` by its extension, or ``None``."""
+    import mimetypes
+
     return mimetypes.guess_type(key, strict=False)[0]

@@ -9,8 +9,6 @@ scheme's parser turns the resulting :class:`DSNParts` into a :class:`StorageConf
 
 from __future__ import annotations
 
-import copy
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -307,6 +305,8 @@ def json_secrets(text: str) -> list[str]:
     credentials file's content), else nothing."""
     if not text.lstrip().startswith("{"):
         return []
+    import json
+
     try:
         parsed = json.loads(text)
     except ValueError:
@@ -541,6 +541,8 @@ def _freeze(value: Any) -> Any:
         return tuple(_freeze(v) for v in value)
     if value is None or isinstance(value, (str, int, float, bytes)):
         return value
+    import copy
+
     return copy.deepcopy(value)
 
 
@@ -561,6 +563,8 @@ def _thaw(value: Any) -> Any:
         return [_thaw(v) for v in value]
     if value is None or isinstance(value, (str, int, float, bytes)):
         return value
+    import copy
+
     return copy.deepcopy(value)
 
 

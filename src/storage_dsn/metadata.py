@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .backend import MetadataFix
 from .errors import InvalidKeyError, StorageDSNError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["DEFAULT_JOBS", "MetadataEvent", "MetadataResult", "update_all"]
 
@@ -76,6 +79,8 @@ def update_all(
     result = MetadataResult(dry_run=dry_run)
     # A window of requests in flight, answered in key order (not as they finish, so the
     # same run prints the same lines): memory stays bounded however many keys there are.
+    from concurrent.futures import ThreadPoolExecutor
+
     window: deque[tuple[str, Future[MetadataFix]]] = deque()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         try:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import io
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 from .backend import generic_error, short_read
 

@@ -20,10 +20,9 @@ Nothing here knows a scheme; a secret is any string a scheme's config marks as o
 
 from __future__ import annotations
 
-import base64
+import binascii
 import contextlib
 import functools
-import json
 import logging
 import re
 import sys
@@ -105,7 +104,11 @@ def secret_forms(secret: str) -> list[str]:
         return []
     # surrogatepass: a value from os.environ may hold undecodable bytes as surrogates.
     plus = quote_plus(secret, safe="", errors="surrogatepass")
-    forms = {secret, plus, json.dumps(secret)[1:-1], repr(secret)[1:-1]}
+    forms = {secret, plus, repr(secret)[1:-1]}
+    if not (secret.isascii() and secret.isprintable()) or '"' in secret or "\\" in secret:
+        import json  # only these differ JSON-escaped; the others need no json at start-up
+
+        forms.add(json.dumps(secret)[1:-1])
     for safe in ("", "/"):
         encoded = quote(secret, safe=safe, errors="surrogatepass")
         forms.update({encoded, _lower_hex(encoded)})
@@ -127,7 +130,8 @@ def _base64_cores(raw: bytes) -> Iterator[str]:
     """The base64 characters that only ``raw``'s bits decide, for ``raw`` starting at byte
     offset 0, 1 and 2 of a longer encoded value."""
     for offset in range(3):
-        encoded = base64.b64encode(bytes(offset) + raw + bytes(3)).decode("ascii")
+        data = bytes(offset) + raw + bytes(3)
+        encoded = binascii.b2a_base64(data, newline=False).decode("ascii")
         start = -(-8 * offset // 6)  # the first character with no bit of the padding
         end = (8 * (offset + len(raw))) // 6
         core = encoded[start:end]

@@ -1,23 +1,24 @@
 """The scheme registry, and :func:`parse_dsn`, which consults it.
 
-The registry maps scheme names to :class:`~storage_dsn.schemes.base.Scheme` values. The
-built-in schemes (:data:`storage_dsn.schemes.BUILTIN`) go through the same
-:func:`register` as third parties. A package can also add schemes without being imported
-first, through the entry-point group ``storage_dsn.schemes``: each entry point's name is
-the scheme and its object a :class:`Scheme`. Entry points are loaded the first time an
+The registry maps scheme names to :class:`~storage_dsn.schemes.base.Scheme` values. A
+built-in scheme's module (:data:`storage_dsn.schemes.MODULES`) is imported the first time
+one of its names is asked for, so opening an S3 storage imports nothing of Azure's; its
+schemes then take the same place as third parties' registrations. A package can also add
+schemes without being imported first, through the entry-point group
+``storage_dsn.schemes``: each entry point's name is the scheme and its object a
+:class:`Scheme`. Entry points are loaded the first time an
 unknown scheme is asked for.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
-from types import MappingProxyType
+from collections.abc import Iterable, Iterator, Mapping
 
 from .dsn import StorageConfig, scheme_of, split_dsn
 from .errors import InvalidDSNError, StorageDSNError, UnknownSchemeError
 from .redaction import guarded
-from .schemes import BUILTIN
+from .schemes import MODULES, builtin_schemes
 from .schemes.base import BackendFactory, Details, Parser, Requirements, Scheme, UrlFactory
 
 __all__ = [
@@ -33,10 +34,34 @@ __all__ = [
 ENTRY_POINT_GROUP = "storage_dsn.schemes"
 
 _SCHEMES: dict[str, Scheme] = {}
-#: Read-only view of the registered schemes, by name.
-schemes: Mapping[str, Scheme] = MappingProxyType(_SCHEMES)
-_lock = threading.Lock()
+# The built-in modules (values of MODULES) not imported since the last _reset.
+_unloaded: set[str] = set()
+_lock = threading.RLock()
 _entry_points_loaded = False
+
+
+class _Registered(Mapping[str, Scheme]):
+    """The registered schemes by name, read-only; built-in ones are imported when read."""
+
+    def __getitem__(self, name: str) -> Scheme:
+        _load_builtin(name)
+        return _SCHEMES[name]
+
+    def __iter__(self) -> Iterator[str]:
+        _load_builtins()
+        builtin = [name for name in MODULES if name in _SCHEMES]
+        return iter(builtin + [name for name in _SCHEMES if name not in MODULES])
+
+    def __len__(self) -> int:
+        _load_builtins()
+        return len(_SCHEMES)
+
+    def __repr__(self) -> str:
+        return f"<registered storage schemes: {', '.join(self)}>"
+
+
+#: Read-only view of the registered schemes, by name.
+schemes: Mapping[str, Scheme] = _Registered()
 
 
 @guarded
@@ -97,6 +122,7 @@ def register(scheme: Scheme, *, clobber: bool = False) -> None:
     if not scheme.name or ":" in scheme.name or "/" in scheme.name:
         raise StorageDSNError(f"{scheme.name!r} is not a valid scheme name")
     with _lock:
+        _load_builtin(scheme.name)
         if scheme.name in _SCHEMES and not clobber:
             raise StorageDSNError(
                 f"the scheme {scheme.name!r} is already registered; pass clobber=True to replace it"
@@ -108,12 +134,32 @@ def get_scheme(name: str) -> Scheme:
     """The registered :class:`Scheme` called ``name``, loading entry points if needed."""
     key = name.lower()
     scheme = _SCHEMES.get(key)
+    if scheme is None:
+        _load_builtin(key)
+        scheme = _SCHEMES.get(key)
     if scheme is None and not _entry_points_loaded:
         _load_entry_points()
         scheme = _SCHEMES.get(key)
     if scheme is None:
-        raise UnknownSchemeError(name, _SCHEMES)
+        raise UnknownSchemeError(name, {*_SCHEMES, *MODULES})
     return scheme
+
+
+def _load_builtin(name: str) -> None:
+    """Import the built-in module that defines ``name``, if not yet imported."""
+    module = MODULES.get(name)
+    if module is None or module not in _unloaded:
+        return
+    with _lock:
+        if module in _unloaded:
+            for scheme in builtin_schemes(module):
+                _SCHEMES.setdefault(scheme.name, scheme)  # a registration made first wins
+            _unloaded.discard(module)
+
+
+def _load_builtins() -> None:
+    for name in MODULES:
+        _load_builtin(name)
 
 
 def _load_entry_points() -> None:
@@ -123,8 +169,8 @@ def _load_entry_points() -> None:
 
     global _entry_points_loaded
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name.lower() in _SCHEMES:
-            continue  # an explicit registration wins over a plugin's
+        if ep.name.lower() in _SCHEMES or ep.name.lower() in MODULES:
+            continue  # a built-in scheme or an explicit registration wins over a plugin's
         scheme = ep.load()
         if not isinstance(scheme, Scheme):
             raise StorageDSNError(
@@ -139,9 +185,9 @@ def _reset() -> None:
     global _entry_points_loaded
     with _lock:
         _SCHEMES.clear()
+        _unloaded.clear()
+        _unloaded.update(MODULES.values())
     _entry_points_loaded = False
-    for scheme in BUILTIN:
-        register(scheme)
 
 
 _reset()

@@ -8,14 +8,12 @@ no backend and makes no connection.
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from .backend import SWEEP_AGE, AtomicWriter, Backend, MetadataFix, Stat, is_temp
@@ -28,6 +26,8 @@ from .registry import get_scheme, parse_dsn
 from .urls import Clock, UploadForm, Urls
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from fsspec import AbstractFileSystem
 
 __all__ = ["DEFAULT_ENV", "Stat", "Storage", "clear_cache", "make_resolver", "open_storage"]
@@ -136,7 +136,7 @@ class Storage:
         self._config = config
         self._environ = environ
         self._scheme = get_scheme(config.scheme)
-        self._url = self._scheme.resolver(config, environ=environ)
+        self._url: Urls | None = None  # built on first use (S3's imports its signer)
         self._backend: Backend | None = None
         self._lock = threading.Lock()
         # From now on no output of the package or its libraries shows these secrets.
@@ -145,6 +145,13 @@ class Storage:
 
     def __repr__(self) -> str:
         return f"Storage({self._config.redacted()!r})"
+
+    @property
+    def _urls(self) -> Urls:
+        urls = self._url
+        if urls is None:  # two threads may both build one: they are the same
+            urls = self._url = self._scheme.resolver(self._config, environ=self._environ)
+        return urls
 
     @property
     def config(self) -> StorageConfig:
@@ -228,7 +235,7 @@ class Storage:
         storage has no such URL. No network I/O.
         """
         # The URL maker validates the key.
-        return self._url.url(key, expires, download_name=download_name, content_type=content_type)
+        return self._urls.url(key, expires, download_name=download_name, content_type=content_type)
 
     @guarded
     def upload_url(
@@ -240,7 +247,7 @@ class Storage:
         type is refused by the server. :class:`NoPublicURLError` where the backend cannot
         sign. No network I/O.
         """
-        return self._url.upload_url(key, expires, content_type=content_type)
+        return self._urls.upload_url(key, expires, content_type=content_type)
 
     @guarded
     def upload_form(
@@ -258,7 +265,7 @@ class Storage:
         in bytes. The DSN's upload settings are part of the signed policy.
         :class:`NoPublicURLError` where the backend cannot sign. No network I/O.
         """
-        return self._url.upload_form(key, expires, max_size=max_size, content_type=content_type)
+        return self._urls.upload_form(key, expires, max_size=max_size, content_type=content_type)
 
     @_errors
     def open(self, key: str, mode: str = "rb") -> IO[Any]:
@@ -507,6 +514,8 @@ class _Hashing(io.RawIOBase):
     def __init__(self, raw: IO[bytes]) -> None:
         super().__init__()
         self._raw = raw
+        import hashlib
+
         self.size = 0
         self.digest = hashlib.md5(usedforsecurity=False)
 
@@ -524,6 +533,8 @@ class _Hashing(io.RawIOBase):
 
 def _hash(fileobj: IO[bytes]) -> tuple[int, str]:
     """The size and hex MD5 of what is left in ``fileobj``."""
+    import hashlib
+
     digest = hashlib.md5(usedforsecurity=False)
     size = 0
     for chunk in iter(lambda: fileobj.read(1024 * 1024), b""):

@@ -37,6 +37,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypeVar
 
+from .backend import DEFAULT_JOBS
 from .errors import InvalidKeyError, StorageDSNError
 from .storage import Stat, Storage
 
@@ -57,7 +58,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_JOBS = 16
 #: Objects up to this size are copied whole, in memory; larger ones are streamed.
 SMALL = 1024 * 1024
 RETRIES = 3

@@ -7,32 +7,38 @@ secret is ever printed: configs print redacted, and every line of output is scru
 the secrets of the storages in use.
 
 This module parses the arguments and runs a command; :mod:`.commands` holds the commands
-and :mod:`.output` what they print.
+and :mod:`.output` what they print. The larger commands (``sync``, ``update-metadata``)
+are in modules of their own, imported only when they run: every other
+command starts without the sync engine's import.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import io
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
-from typing import NoReturn
+from collections.abc import Callable, Mapping, Sequence
+from importlib import import_module
+from typing import Any, NoReturn
 
 from .. import __version__
+from ..backend import DEFAULT_JOBS
 from ..dsn import redact_dsn
 from ..errors import StorageDSNError
 from ..registry import parse_dsn
 from ..storage import DEFAULT_ENV
-from ..sync import DEFAULT_JOBS
-from . import commands, metadata
+from . import commands
 from .commands import UsageError, resolve_dsn
 from .completion import SHELLS, script
 from .output import Output, one_line, printable, redact_dsns
 
-__all__ = ["main", "resolve_dsn"]
+__all__ = ["main", "resolve_dsn", "run"]
+
+Command = Callable[[argparse.Namespace, Mapping[str, str], Output], int]
 
 # Anything that starts like a URL ("s3:", "az+http:") may carry a secret.
 _LOOKS_LIKE_DSN = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*:")
@@ -55,6 +61,19 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         return 1
 
 
+def run() -> int:
+    """The ``storage-dsn`` program: :func:`main` on ``sys.argv``, then a quick exit.
+
+    The interpreter's last garbage collections walk every object that importing made,
+    which takes as long as a small ``cat`` (10 to 15 ms). The process is ending and
+    everything is flushed and closed, so they are skipped: whatever they would free,
+    the exit frees.
+    """
+    code = main()
+    gc.freeze()
+    return code
+
+
 def _parse_args(argv: list[str]) -> argparse.Namespace:
     """The parsed arguments; what argparse prints (usage errors quote arguments) shows
     every argument that is or looks like a DSN redacted, however argparse quoted it."""
@@ -63,7 +82,9 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
         with contextlib.redirect_stderr(printed):
             return _parser().parse_args(argv)
     finally:
-        sys.stderr.write(_hide_dsns(printed.getvalue(), argv))
+        text = printed.getvalue()
+        if text:  # usage, an error or help: arguments may be quoted in it
+            sys.stderr.write(_hide_dsns(text, argv))
 
 
 def _hide_dsns(text: str, argv: list[str]) -> str:
@@ -87,13 +108,56 @@ def _hidden(arg: str) -> str:
     return redact_dsn(arg)
 
 
+def _columns() -> int:
+    """``shutil.get_terminal_size()``'s columns (``COLUMNS``, else the terminal's, else 80),
+    without importing shutil and the compression modules it brings at every start."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout, as wide as the terminal less 2, as argparse's own."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        width = _columns() - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, whose usage errors show no control character raw (an argument's newline
     would fake a line). DSNs in them are redacted by :func:`_parse_args`."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)  # the subcommands' parsers too
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {printable(message)}\n")
+
+
+def _later(module: str, name: str) -> Command:
+    """The command ``name`` of this package's ``module``, imported when it runs."""
+
+    def run(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
+        command: Command = getattr(import_module(module, __name__), name)
+        return command(args, environ, out)
+
+    return run
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -158,7 +222,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("dsn")
     p.add_argument("prefix", nargs="?", default="")
     p.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
-    p.set_defaults(func=metadata.cmd_update_metadata)
+    p.set_defaults(func=_later(".metadata", "cmd_update_metadata"))
 
     p = sub.add_parser("sync", help="make DST hold what SRC holds")
     p.add_argument("src")
@@ -186,7 +250,7 @@ def _parser() -> argparse.ArgumentParser:
         "N workers split one sync",
     )
     p.add_argument("--json", action="store_true", help="no progress; the summary as JSON")
-    p.set_defaults(func=commands.cmd_sync)
+    p.set_defaults(func=_later(".sync", "cmd_sync"))
 
     p = sub.add_parser("completion", help="print a shell completion script")
     p.add_argument("shell", choices=SHELLS)

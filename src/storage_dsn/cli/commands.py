@@ -10,31 +10,16 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import secrets
-import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..backend import SWEEP_AGE
+from ..backend import DEFAULT_JOBS, SWEEP_AGE
 from ..dsn import secret_values
 from ..registry import get_scheme, parse_dsn
 from ..storage import DEFAULT_ENV, Storage, open_storage
-from ..sync import (
-    DEFAULT_JOBS,
-    ListingError,
-    Plan,
-    SyncResult,
-    changes,
-    exclude_matcher,
-    parse_shard,
-    plan_sync,
-    sync,
-)
-from .output import Output, iso, iso_json, one_line, progress, size
-from .public import check_public
+from .output import Output, iso, iso_json, one_line, size
 
 __all__ = [
     "UsageError",
@@ -43,8 +28,9 @@ __all__ = [
     "cmd_ls",
     "cmd_put",
     "cmd_rm",
-    "cmd_sync",
     "cmd_url",
+    "open_for_transfer",
+    "open_storage_arg",
     "resolve_dsn",
 ]
 
@@ -86,10 +72,16 @@ def resolve_dsn(arg: str | None, environ: Mapping[str, str]) -> str:
     )
 
 
-def _open(arg: str | None, environ: Mapping[str, str], out: Output) -> Storage:
+def open_storage_arg(arg: str | None, environ: Mapping[str, str], out: Output) -> Storage:
     storage = open_storage(resolve_dsn(arg, environ))
     out.hide(secret_values(storage.config))
     return storage
+
+
+def open_for_transfer(arg: str, environ: Mapping[str, str], out: Output) -> Storage:
+    """Like :func:`open_storage_arg`, through the engine that suits transfers
+    (``Storage.for_transfer``)."""
+    return open_storage_arg(arg, environ, out).for_transfer()
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -131,6 +123,8 @@ def cmd_check(args: argparse.Namespace, environ: Mapping[str, str], out: Output)
             report["repair"] = repaired
         out.json(report)
     if args.public and not status and storage is not None:
+        from .public import check_public  # urllib.request: only for --public
+
         return check_public(storage, out)
     return status
 
@@ -154,6 +148,8 @@ def _repair(storage: Storage, out: Output, *, quiet: bool = False) -> dict[str, 
 
 def _probe(storage: Storage, out: Output, *, quiet: bool = False) -> list[dict[str, Any]]:
     """Write, read and delete a probe; each step's outcome, printed unless ``quiet``."""
+    import secrets
+
     key = f".storage-dsn-check-{secrets.token_hex(6)}.txt"
     payload = f"storage-dsn check {time.time()}\n".encode()
     steps: list[tuple[str, Callable[[], None]]] = [
@@ -184,7 +180,7 @@ def _expect(got: bytes, wanted: bytes) -> None:
 
 
 def cmd_ls(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
-    storage = _open(args.dsn, environ, out)
+    storage = open_storage_arg(args.dsn, environ, out)
 
     def invalid(name: str, reason: str) -> None:
         # Shown where it sorts, escaped like every name; no command can read it.
@@ -206,20 +202,23 @@ def cmd_ls(args: argparse.Namespace, environ: Mapping[str, str], out: Output) ->
 
 
 def cmd_url(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
-    out.line(_open(args.dsn, environ, out).url(args.key, expires=args.expires), scrub=False)
+    out.line(
+        open_storage_arg(args.dsn, environ, out).url(args.key, expires=args.expires), scrub=False
+    )
     return 0
 
 
 def cmd_cat(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
-    storage = _open_for_transfer(args.dsn, environ, out)
+    storage = open_for_transfer(args.dsn, environ, out)
     with storage.open(args.key, "rb") as f:
-        shutil.copyfileobj(f, sys.stdout.buffer, 1024 * 1024)
+        while chunk := f.read(1024 * 1024):
+            sys.stdout.buffer.write(chunk)
     sys.stdout.buffer.flush()
     return 0
 
 
 def cmd_put(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
-    storage = _open_for_transfer(args.dsn, environ, out)
+    storage = open_for_transfer(args.dsn, environ, out)
     if args.file == "-":
         storage.save(args.key, sys.stdin.buffer)
     else:
@@ -232,7 +231,7 @@ def cmd_put(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -
 def cmd_rm(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
     if args.recursive:
         return _rm_recursive(args, environ, out)
-    storage = _open(args.dsn, environ, out)
+    storage = open_storage_arg(args.dsn, environ, out)
     status = 0
     for key in args.keys:
         try:
@@ -249,7 +248,7 @@ def _rm_recursive(args: argparse.Namespace, environ: Mapping[str, str], out: Out
     """``rm --recursive``: every key under each prefix, after a confirmation."""
     if not args.yes and not sys.stdin.isatty():
         raise UsageError("rm --recursive without a terminal to confirm on needs --yes")
-    storage = _open(args.dsn, environ, out)
+    storage = open_storage_arg(args.dsn, environ, out)
     keys = sorted({key for prefix in args.keys for key in _under(storage, prefix)})
     where = ", ".join(repr(p) if p else "the whole storage" for p in args.keys)
     if not keys:
@@ -260,6 +259,8 @@ def _rm_recursive(args: argparse.Namespace, environ: Mapping[str, str], out: Out
         out.error("nothing deleted")
         return 1
     failed: dict[str, str] = {}
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=DEFAULT_JOBS) as pool:
         for key, error in zip(keys, pool.map(lambda k: _delete(storage, k), keys), strict=True):
             if error is not None:
@@ -290,144 +291,3 @@ def _delete(storage: Storage, key: str) -> str | None:
     except Exception as exc:  # reported per key; the others go on
         return one_line(exc)
     return None
-
-
-def _open_for_transfer(arg: str, environ: Mapping[str, str], out: Output) -> Storage:
-    """Like _open, through the engine that suits transfers (``Storage.for_transfer``)."""
-    return _open(arg, environ, out).for_transfer()
-
-
-def cmd_sync(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
-    src = _open_for_transfer(args.src, environ, out)
-    dst = _open_for_transfer(args.dst, environ, out)
-    if src.config == dst.config:
-        raise UsageError("the source and the destination are the same storage")
-    if args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    shard = _shard(args.shard)
-    try:
-        exclude_matcher(args.exclude)
-    except ValueError as exc:
-        raise UsageError(f"--exclude: {exc}") from None
-    options: dict[str, Any] = {
-        "delete": args.delete,
-        "checksum": args.checksum,
-        "exclude": args.exclude,
-        "shard": shard,
-    }
-    if args.dry_run:
-        if args.json:
-            return _dry_run_json(plan_sync(src, dst, **options), src, dst, out)
-        return _dry_run(src, dst, options, out)
-    if args.json:
-        result = sync(src, dst, jobs=args.jobs, **options)
-        _summary_json(result, src, dst, out)
-    else:
-        out.line(f"from {src.config}")
-        out.line(f"to   {dst.config}")
-        result = sync(src, dst, reporter=progress(out), jobs=args.jobs, **options)
-        _summary(result, out)
-    return 0 if result.ok else 1
-
-
-def _shard(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    try:
-        return parse_shard(text)
-    except ValueError as exc:
-        raise UsageError(f"--shard: {exc}") from None
-
-
-def _dry_run(src: Storage, dst: Storage, options: dict[str, Any], out: Output) -> int:
-    """Print each change as the merged listings reveal it (nothing is held whole)."""
-    copies = deletes = nbytes = 0
-    up_to_date = [0]
-    ignored = [0]
-
-    def skip(_key: str) -> None:
-        up_to_date[0] += 1
-
-    def ignore(name: str, reason: str) -> None:
-        ignored[0] += 1
-        out.line(f"would ignore {name}: {reason}")
-
-    try:
-        for change in changes(src, dst, skipped=skip, ignored=ignore, **options):
-            if change.action == "copy":
-                assert change.stat is not None
-                copies += 1
-                nbytes += change.stat.size
-                out.line(f"would copy   {change.key} ({size(change.stat.size)})")
-            else:
-                deletes += 1
-                out.line(f"would delete {change.key}")
-    except ListingError as exc:
-        out.error(str(exc))
-        out.line(f"dry run incomplete: {copies} to copy so far ({size(nbytes)}), no deletes")
-        return 1
-    out.line(
-        f"dry run: {copies} to copy ({size(nbytes)}), {deletes} to delete, "
-        f"{up_to_date[0]} up to date" + (f", {ignored[0]} ignored" if ignored[0] else "")
-    )
-    return 0
-
-
-def _dry_run_json(plan: Plan, src: Storage, dst: Storage, out: Output) -> int:
-    for error in plan.errors:
-        out.error(f"{error}; the plan is incomplete")
-    out.json(
-        {
-            "source": src.config.redacted(),
-            "destination": dst.config.redacted(),
-            "dry_run": True,
-            "copy": [{"key": key, "size": st.size} for key, st in plan.copy],
-            "delete": plan.delete,
-            "skipped": plan.skipped,
-            "ignored": {name: out.scrub(why) for name, why in sorted(plan.ignored.items())},
-            "errors": [out.scrub(error) for error in plan.errors],
-            "bytes": plan.copy_bytes,
-        }
-    )
-    return 1 if plan.errors else 0
-
-
-def _summary_json(result: SyncResult, src: Storage, dst: Storage, out: Output) -> None:
-    for error in result.errors:
-        out.error(f"failed: {error}; nothing was deleted")
-    for key, error in sorted(result.failed.items()):
-        out.error(f"failed: {key}: {error}")
-    out.json(
-        {
-            "source": src.config.redacted(),
-            "destination": dst.config.redacted(),
-            "dry_run": False,
-            "copied": result.copied,
-            "skipped": result.skipped,
-            "deleted": result.deleted,
-            "failed": {key: out.scrub(error) for key, error in sorted(result.failed.items())},
-            "errors": [out.scrub(error) for error in result.errors],
-            "ignored": {name: out.scrub(why) for name, why in sorted(result.ignored.items())},
-            "server_side": result.server_side,
-            "bytes": result.bytes,
-            "seconds": round(result.seconds, 3),
-        }
-    )
-
-
-def _summary(result: SyncResult, out: Output) -> None:
-    for name, reason in sorted(result.ignored.items()):
-        out.warning(f"ignored: {name}: {reason}")
-    for error in result.errors:
-        out.error(f"failed: {error}; nothing was deleted")
-    for key, error in sorted(result.failed.items()):
-        out.error(f"failed: {key}: {error}")
-    rate = result.bytes / result.seconds if result.seconds else 0.0
-    # Names left alone are counted apart from the up-to-date "skipped", only when there
-    # are any: "ignored" is not a failure and keeps the exit code 0.
-    ignored = f", ignored {len(result.ignored)}" if result.ignored else ""
-    out.line(
-        f"copied {result.copied}, skipped {result.skipped}, deleted {result.deleted}, "
-        f"failed {len(result.failed) + len(result.errors)}{ignored}; "
-        f"{size(result.bytes)} in {result.seconds:.1f} s ({size(int(rate))}/s)"
-    )

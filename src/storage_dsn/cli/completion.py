@@ -10,22 +10,20 @@ storage arguments, file names and the exported environment variables whose name 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["SHELLS", "script"]
 
 SHELLS = ("bash", "zsh", "fish")
 
 
-@dataclass(frozen=True)
-class _Option:
+class _Option(NamedTuple):
     names: tuple[str, ...]
     help: str
     takes_value: bool
 
 
-@dataclass(frozen=True)
-class _Command:
+class _Command(NamedTuple):
     name: str
     help: str
     options: tuple[_Option, ...]

@@ -6,11 +6,9 @@ use (as written and percent-encoded) by ``***`` before it is printed.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from typing import IO, Any
 
 from ..dsn import redact_dsn
@@ -88,6 +86,8 @@ class Output:
         Everything outside ASCII is escaped, so no control character reaches the terminal
         raw and the line stays valid JSON after scrubbing.
         """
+        import json
+
         self.line(json.dumps(value, ensure_ascii=True))
 
     def error(self, text: str) -> None:
@@ -226,6 +226,8 @@ def iso_json(mtime: float | None) -> str | None:
     unknown."""
     if mtime is None:
         return None
+    from datetime import datetime, timezone
+
     return datetime.fromtimestamp(mtime, timezone.utc).isoformat()
 
 
@@ -233,4 +235,6 @@ def iso(mtime: float | None) -> str:
     """A modification time as ``YYYY-MM-DDTHH:MM:SS`` (UTC), dashes when unknown."""
     if mtime is None:
         return "-" * 19
+    from datetime import datetime, timezone
+
     return datetime.fromtimestamp(mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")

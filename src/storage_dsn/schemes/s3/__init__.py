@@ -10,7 +10,8 @@ Everything about S3 is in this package:
 * :mod:`.s3fs_engine` and :mod:`.obstore_engine`: the two backends (``engine=``).
 
 This module ties them into the two :class:`~storage_dsn.schemes.base.Scheme` values.
-Importing it imports neither s3fs nor obstore.
+Importing it imports neither s3fs nor obstore, nor the engine or signing modules: each is
+imported when a storage first needs it, so a ``storage-dsn cat`` starts in milliseconds.
 """
 
 from __future__ import annotations
@@ -18,16 +19,19 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ...backend import Backend
 from ...dsn import StorageConfig, with_param
 from ...errors import StorageDSNError
+from ...urls import Clock, Urls
 from ..base import Scheme
 from .location import S3Location, location, upload_settings
-from .obstore_engine import ObstoreBackend
 from .parse import PARAMS, parse_s3
-from .presign import s3_urls
-from .s3fs_engine import S3Backend
+
+if TYPE_CHECKING:
+    from .obstore_engine import ObstoreBackend
+    from .s3fs_engine import S3Backend
 
 __all__ = [
     "SCHEMES",
@@ -40,7 +44,21 @@ __all__ = [
     "parse_s3",
     "requirements",
     "transfer_dsn",
+    "urls",
 ]
+
+
+def __getattr__(name: str) -> type[ObstoreBackend | S3Backend]:
+    # The engines are imported on first use (the backend a DSN asks for, or this name).
+    if name == "ObstoreBackend":
+        from .obstore_engine import ObstoreBackend
+
+        return ObstoreBackend
+    if name == "S3Backend":
+        from .s3fs_engine import S3Backend
+
+        return S3Backend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def engine(config: StorageConfig) -> str:
@@ -58,8 +76,19 @@ def requirements(config: StorageConfig) -> list[tuple[str, str | None]]:
 def backend(config: StorageConfig, *, environ: Mapping[str, str] = os.environ) -> Backend:
     """The S3 backend for the config's engine."""
     if engine(config) == "obstore":
+        from .obstore_engine import ObstoreBackend
+
         return ObstoreBackend(config, environ=environ)
+    from .s3fs_engine import S3Backend
+
     return S3Backend(config, environ=environ)
+
+
+def urls(config: StorageConfig, environ: Mapping[str, str], clock: Clock) -> Urls:
+    """The storage's public and presigned URLs (:mod:`.presign`, imported on first use)."""
+    from .presign import s3_urls
+
+    return s3_urls(config, environ, clock)
 
 
 def details(config: StorageConfig) -> list[tuple[str, str]]:
@@ -110,7 +139,7 @@ SCHEMES = tuple(
         requires=("s3fs",),
         backend=backend,
         requires_for=requirements,
-        urls=s3_urls,
+        urls=urls,
         details=details,
         transfer_dsn=transfer_dsn,
     )

@@ -1,5 +1,5 @@
 """Where an S3 storage's objects live and who it is: bucket, prefix, region, endpoint, URL
-style and credentials, read back from a parsed config.
+style and credentials, read back from a parsed config; and what an object's ETag says.
 
 Parsing (:mod:`.parse`) writes these into the config's fsspec options in s3fs's shape;
 everything else (both engines, the presigners, ``check``) reads them back from here.
@@ -7,7 +7,6 @@ everything else (both engines, the presigners, ``check``) reads them back from h
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -15,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 from ...keys import quote_key
 
 if TYPE_CHECKING:
+    from ...backend import Stat
     from ...dsn import StorageConfig
 
 __all__ = [
     "S3Location",
     "credentials",
+    "etag_md5",
     "is_ip",
     "location",
     "needs_path_style",
@@ -126,6 +127,8 @@ def is_ip(host: str) -> bool:
     # Host names end in a letter; only then is the (slower) parse worth doing.
     if not host or not (host[-1].isdigit() or ":" in host):
         return False
+    import ipaddress  # 2 ms at start-up that most hosts never need
+
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -166,3 +169,11 @@ def same_service(
     if bool(a.options.get("anon")) or bool(b.options.get("anon")):
         return False
     return credentials(a, environ_a) == credentials(b, environ_b)
+
+
+def etag_md5(stat: Stat) -> str | None:
+    """The object's MD5 when its ETag is one (a single-part upload without SSE-KMS)."""
+    etag = stat.etag
+    if etag and len(etag) == 32 and all(c in "0123456789abcdef" for c in etag):
+        return etag
+    return None

@@ -19,7 +19,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
-from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar
@@ -40,11 +39,11 @@ from ...backend import (
 from ...errors import MissingBackendError
 from ...parts import PART_SIZE, PARTS_IN_FLIGHT, RangedReader, part_size
 from .hints import explain, public_read_fix
-from .location import credentials, location, same_service, upload_settings
-from .s3fs_engine import etag_md5
+from .location import credentials, etag_md5, location, same_service, upload_settings
 
 if TYPE_CHECKING:
     import asyncio
+    from concurrent.futures import Future
 
     from fsspec import AbstractFileSystem
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import errno
 import io
 import os
-import re
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 from ...backend import (
     Backend,
@@ -23,13 +24,10 @@ from ...backend import (
 from ...parts import PARTS_IN_FLIGHT, RangedReader, part_size
 from ..generic import FsspecBackend
 from .hints import explain, public_read_fix
-from .location import credentials, location, same_service, upload_settings
+from .location import credentials, etag_md5, location, same_service, upload_settings
 from .metadata import fix as fix_in_place
 
-__all__ = ["S3Backend", "etag_md5"]
-
-# An ETag that is a plain MD5: a single-part upload without SSE-KMS or SSE-C.
-_PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
+__all__ = ["S3Backend"]
 
 
 class S3Backend(FsspecBackend):
@@ -93,8 +91,8 @@ class S3Backend(FsspecBackend):
     async def _get(self, key: str, part: tuple[int, int, str] | None = None) -> bytes:
         """The object, or with ``part=(start, end, etag)`` its bytes ``[start, end)`` as
         long as it is still the object with that ETag (parts of two versions never mix)."""
-        # asyncio here and below, not at the top: the obstore engine imports this module,
-        # and a command that never starts an event loop should not pay for asyncio.
+        # asyncio here and below, not at the top: importing it costs milliseconds that a
+        # command which never starts an event loop should not pay.
         import asyncio
 
         fs: Any = self.base
@@ -258,11 +256,6 @@ class S3Backend(FsspecBackend):
     def _upload_kwargs(path: str) -> dict[str, str]:
         content_type = guess_type(path)
         return {"ContentType": content_type} if content_type else {}
-
-
-def etag_md5(stat: Stat) -> str | None:
-    """The object's MD5 when its ETag is one (a single-part upload without SSE-KMS)."""
-    return stat.etag if stat.etag and _PLAIN_MD5.match(stat.etag) else None
 
 
 @contextmanager
