@@ -146,6 +146,32 @@ class TestFlags:
         assert result.copied == 1
         assert dst.read_bytes("a.txt") == b"alpha"
 
+    def test_checksum_and_time_errors_are_scrubbed(
+        self, pair: tuple[Storage, Storage], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A backend's error from hashing or from setting a copy's time reaches the
+        result as what it is, with the storages' secrets masked, like any other call's."""
+        from storage_dsn import redaction
+
+        src, dst = pair
+        redaction.remember([SECRET])
+
+        def refuse(*_args: Any) -> Any:
+            raise RuntimeError(f"backend said no, with {SECRET} in its text")
+
+        monkeypatch.setattr(type(dst.backend), "set_mtime", refuse)
+        result = sync(src, dst)
+        assert result.failed
+        assert all(SECRET not in error for error in result.failed.values())
+        assert any("***" in error for error in result.failed.values())
+        monkeypatch.undo()
+        sync(src, dst)
+        monkeypatch.setattr(type(src.backend), "md5", refuse)
+        with pytest.raises(RuntimeError) as raised:
+            plan_sync(src, dst, checksum=True)
+        assert SECRET not in str(raised.value)
+        assert "***" in str(raised.value)
+
     @pytest.mark.s3
     def test_checksum_uses_s3_etags(self, storage_factory: Any, tmp_path: Path) -> None:
         """--checksum against S3 compares plain-MD5 ETags with local hashes."""

@@ -464,6 +464,16 @@ class Storage:
     def _fix_metadata(self, key: str, *, dry_run: bool) -> MetadataFix:
         return self.backend.fix_metadata(self._checked(key), dry_run=dry_run)
 
+    # For sync: backend calls with the storage's error translation and scrubbing.
+
+    @_errors
+    def _md5(self, key: str, stat: Stat) -> str:
+        return self.backend.md5(self._checked(key), stat)
+
+    @_errors
+    def _set_mtime(self, key: str, mtime: float) -> None:
+        self.backend.set_mtime(self._checked(key), mtime)
+
     def local_path(self, key: str) -> Path | None:
         """The local path of ``key`` for ``file`` storages, ``None`` elsewhere."""
         return self.backend.local_path(self._checked(key))

@@ -467,7 +467,7 @@ class _Run:
         if st.mtime is not None:
             # The copy takes the source's time where the backend can, so the next sync
             # sees it as up to date (an object store's upload time is later: the same).
-            self.dst.backend.set_mtime(key, st.mtime)
+            self.dst._set_mtime(key, st.mtime)
         return False
 
     def delete(self, ticket: int, key: str) -> None:
@@ -577,7 +577,7 @@ def _newer(src: Stat, dst: Stat) -> bool:
 
 def _md5(storage: Storage, key: str, st: Stat) -> str:
     """The object's MD5, from its listing where the backend has it (an S3 ETag)."""
-    return storage.backend.md5(key, st)
+    return storage._md5(key, st)
 
 
 def exclude_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
