@@ -229,3 +229,80 @@ class TestRangedReader:
         """10,000 parts always hold the object."""
         assert part_size(MiB) == PART_SIZE
         assert part_size(5 * 2**40) * 10_000 >= 5 * 2**40
+
+
+class _FakeS3:
+    """Answers the multipart calls of ``S3Backend._multipart`` and records them. Part 1
+    is held until part ``PARTS_IN_FLIGHT + 2`` has started: only a sliding window gets
+    there (s3fs's batches would wait for part 1 before starting part 5)."""
+
+    def __init__(self, fail_part: int | None = None) -> None:
+        import asyncio
+
+        self.calls: list[str] = []
+        self.parts: dict[int, bytes] = {}
+        self.in_flight = self.most_in_flight = 0
+        self.fail_part = fail_part
+        self.later_part_started = asyncio.Event()
+
+    def split_path(self, path: str) -> tuple[str, str, None]:
+        bucket, _, key = path.partition("/")
+        return bucket, key, None
+
+    async def _call_s3(self, method: str, **kwargs: object) -> dict[str, object]:
+        import asyncio
+
+        self.calls.append(method)
+        if method != "upload_part":
+            return {"UploadId": "u1"}
+        number = int(kwargs["PartNumber"])  # type: ignore[call-overload]
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if number == PARTS_IN_FLIGHT + 2:
+                self.later_part_started.set()
+            if number == 1:
+                await asyncio.wait_for(self.later_part_started.wait(), 10)
+            else:
+                await asyncio.sleep(0.001 * number)
+            if number == self.fail_part:
+                raise OSError(f"part {number} refused")
+            self.parts[number] = bytes(kwargs["Body"])  # type: ignore[arg-type]
+            return {"ETag": f'"e{number}"'}
+        finally:
+            self.in_flight -= 1
+
+
+class TestMultipartWindow:
+    """The s3fs engine's multipart upload: the next part starts when any part is done."""
+
+    def _upload(self, tmp_path: Path, fake: _FakeS3, parts: int) -> bytes:
+        import asyncio
+
+        from storage_dsn import parse_dsn
+        from storage_dsn.schemes.s3.s3fs_engine import S3Backend
+
+        data = os.urandom(parts * 1024 - 100)
+        local = tmp_path / "big.bin"
+        local.write_bytes(data)
+        s3 = S3Backend(parse_dsn(f"s3://{KEY_ID}:{QUOTED_SECRET}@bucket.s3.amazonaws.com/"))
+        s3._base = fake  # what the requests go to; no connection is made
+        asyncio.run(s3._multipart(str(local), "bucket/big.bin", 1024, exclusive=False))
+        return data
+
+    def test_parts_slide_and_stay_within_the_window(self, tmp_path: Path) -> None:
+        fake = _FakeS3()
+        data = self._upload(tmp_path, fake, parts=PARTS_IN_FLIGHT * 3)
+        assert fake.later_part_started.is_set()
+        assert fake.most_in_flight == PARTS_IN_FLIGHT
+        assert b"".join(fake.parts[n] for n in sorted(fake.parts)) == data
+        assert fake.calls[0] == "create_multipart_upload"
+        assert fake.calls[-1] == "complete_multipart_upload"
+
+    def test_a_failed_part_aborts_the_upload(self, tmp_path: Path) -> None:
+        fake = _FakeS3(fail_part=3)
+        with pytest.raises(OSError, match="part 3 refused"):
+            self._upload(tmp_path, fake, parts=PARTS_IN_FLIGHT * 3)
+        assert "complete_multipart_upload" not in fake.calls
+        assert fake.calls[-1] == "abort_multipart_upload"
+        assert fake.calls.count("upload_part") < PARTS_IN_FLIGHT * 3  # stopped reading

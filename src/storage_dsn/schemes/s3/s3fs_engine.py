@@ -6,7 +6,7 @@ import errno
 import io
 import os
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 if TYPE_CHECKING:
@@ -184,17 +184,83 @@ class S3Backend(FsspecBackend):
             self.base.pipe_file(path, data, mode=mode, **self._upload_kwargs(path))
 
     def _put_file(self, local: str, path: str, *, exclusive: bool = False) -> None:
+        size = os.path.getsize(local)
+        chunk = part_size(size)
         with _create_mode(path, exclusive) as mode:
-            # Parts of part_size, PARTS_IN_FLIGHT at once: s3fs's defaults (ten 50 MiB
-            # parts read at once) held 1 GB for a 512 MiB file.
-            self.base.put_file(
-                local,
-                path,
-                mode=mode,
-                chunksize=part_size(os.path.getsize(local)),
-                max_concurrency=PARTS_IN_FLIGHT,
-                **self._upload_kwargs(path),
+            if size < 2 * chunk:  # one PUT, as s3fs decides
+                self.base.put_file(local, path, mode=mode, **self._upload_kwargs(path))
+                return
+            from fsspec.asyn import sync
+
+            sync(self.base.loop, self._multipart, local, path, chunk, mode == "create")
+            self.base.invalidate_cache(path)
+
+    async def _multipart(self, local: str, path: str, chunk: int, exclusive: bool) -> None:
+        """Upload ``local`` in parts of ``chunk`` bytes, PARTS_IN_FLIGHT at a time.
+
+        s3fs sends its parts in batches (four, then the next four once all four are
+        done), so the slowest part of each batch idles the others; here the next part
+        starts as soon as any one is done. Memory stays the parts in flight (s3fs's
+        defaults held ten 50 MiB parts, 1 GB for a 512 MiB file). The object exists only
+        once the upload completes (with ``If-None-Match: *`` when ``exclusive``); any
+        failure aborts it.
+        """
+        import asyncio
+
+        fs: Any = self.base
+        bucket, key, _ = fs.split_path(path)
+        mpu = await fs._call_s3(
+            "create_multipart_upload", Bucket=bucket, Key=key, **self._upload_kwargs(path)
+        )
+        upload_id = mpu["UploadId"]
+        window = asyncio.Semaphore(PARTS_IN_FLIGHT)
+        tasks: list[asyncio.Task[dict[str, Any]]] = []
+
+        async def send(number: int, body: bytes) -> dict[str, Any]:
+            try:
+                response = await fs._call_s3(
+                    "upload_part",
+                    Bucket=bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=body,
+                )
+            finally:
+                window.release()
+            return {"PartNumber": number, "ETag": response["ETag"]}
+
+        try:
+            with open(local, "rb") as f:
+                while True:
+                    await window.acquire()
+                    failed = next((t for t in tasks if t.done() and t.exception()), None)
+                    if failed is not None:
+                        failed.result()  # raises: stop reading, abort below
+                    body = f.read(chunk)
+                    if not body:
+                        window.release()
+                        break
+                    tasks.append(asyncio.create_task(send(len(tasks) + 1, body)))
+            parts = list(await asyncio.gather(*tasks))
+            match = {"IfNoneMatch": "*"} if exclusive else {}
+            await fs._call_s3(
+                "complete_multipart_upload",
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+                **match,
             )
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with suppress(Exception):  # the upload's own error is the one to report
+                await fs._call_s3(
+                    "abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id
+                )
+            raise
 
     async def _put_bytes_async(self, path: str, data: bytes) -> None:
         fs: Any = self.base
