@@ -675,6 +675,7 @@ class TestStartUp:
         "storage_dsn.cli.sync",
         "storage_dsn.cli.metadata",
         "storage_dsn.cli.public",
+        "storage_dsn.metadata",
         "storage_dsn.schemes.azure",
         "storage_dsn.schemes.gcs",
         "storage_dsn.schemes.sftp",

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "DEFAULT_JOBS",
+    "METADATA_JOBS",
     "SWEEP_AGE",
     "AtomicWriter",
     "Backend",
@@ -54,6 +55,8 @@ __all__ = [
 DEFAULT_CONCURRENCY = 64
 #: Requests in flight of a bulk command (``sync``, ``rm -r``) unless told otherwise.
 DEFAULT_JOBS = 16
+#: Objects ``update-metadata`` checks at once: each costs a round trip or two, mostly waiting.
+METADATA_JOBS = 8
 # Writes up to this size stay in memory and go out as one request (one PUT on S3); a
 # larger write spills to a temporary file and uploads from there.
 SPOOL_BYTES = 8 * 2**20

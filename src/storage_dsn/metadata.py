@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .backend import MetadataFix
+from .backend import METADATA_JOBS, MetadataFix
 from .errors import InvalidKeyError, StorageDSNError
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_JOBS", "MetadataEvent", "MetadataResult", "update_all"]
 
 #: Objects checked at once: each costs a round trip or two, mostly waiting.
-DEFAULT_JOBS = 8
+DEFAULT_JOBS = METADATA_JOBS
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,18 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
-from .backend import SWEEP_AGE, AtomicWriter, Backend, MetadataFix, Stat, is_temp
+from .backend import (
+    METADATA_JOBS,
+    SWEEP_AGE,
+    AtomicWriter,
+    Backend,
+    MetadataFix,
+    Stat,
+    is_temp,
+)
 from .dsn import StorageConfig, secret_values
 from .errors import ConfigurationError, InvalidKeyError, StorageDSNError
 from .keys import validate_key, validate_prefix
-from .metadata import DEFAULT_JOBS, MetadataEvent, MetadataResult, update_all
 from .redaction import guarded, install_log_filter, remember, scrub_exception
 from .registry import get_scheme, parse_dsn
 from .urls import Clock, UploadForm, Urls
@@ -29,6 +36,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from fsspec import AbstractFileSystem
+
+    from .metadata import MetadataEvent, MetadataResult
 
 __all__ = ["DEFAULT_ENV", "Stat", "Storage", "clear_cache", "make_resolver", "open_storage"]
 
@@ -438,7 +447,7 @@ class Storage:
         *,
         dry_run: bool = False,
         progress: Callable[[MetadataEvent], None] | None = None,
-        jobs: int = DEFAULT_JOBS,
+        jobs: int = METADATA_JOBS,
     ) -> MetadataResult:
         """Give the objects under ``prefix`` what a write through this storage would give
         them now: the content type guessed from the key and the DSN's upload settings
@@ -451,6 +460,8 @@ class Storage:
         per-object metadata (local files, SFTP) answers ``supported=False``.
         """
         validate_prefix(prefix)
+        from .metadata import MetadataResult, update_all  # the loop, for this method only
+
         if not self.backend.metadata:
             return MetadataResult(dry_run=dry_run, supported=False)
         # Names other tools stored that are not keys stay in the run, in listing order,
