@@ -421,7 +421,9 @@ def run_large(report: Report, server: SeaweedFS, places: Places, *, mib: int, ro
             if tool.startswith("aws"):
                 return tools.aws("cp", str(source), f"s3://{bucket}/{k}")
             if tool.startswith("rclone"):
-                return ["rclone", "copyto", str(source), f"sw:{bucket}/{k}"]
+                # --ignore-times: rclone skips an object of the same size and time, which
+                # every round after the first would be.
+                return ["rclone", "copyto", "--ignore-times", str(source), f"sw:{bucket}/{k}"]
             url = _presigned(server, "put_object", bucket, k)
             return ["curl", "-sf", "-T", str(source), url, "-o", os.devnull]
 
@@ -449,10 +451,14 @@ def run_large(report: Report, server: SeaweedFS, places: Places, *, mib: int, ro
         ]
         ups: dict[str, list[Run]] = {t: [] for t in [*ours, *peers]}
         downs: dict[str, list[Run]] = {t: [] for t in [*ours, *peers]}
-        for _ in range(rounds):
-            for tool in ups:
+        names = [*ours, *peers]
+        for n in range(rounds):
+            # Each round starts with another tool: the first upload of a round can pay for
+            # the server growing its volumes, and that should not always be the same tool.
+            order = names[n % len(names) :] + names[: n % len(names)]
+            for tool in order:
                 ups[tool].append(measure(up(tool), tools.rclone_env))
-            for tool in downs:
+            for tool in order:
                 downs[tool].append(measure(down(tool), tools.rclone_env))
                 Path(copy).unlink(missing_ok=True)
     for direction, runs in (("upload", ups), ("download", downs)):
