@@ -306,3 +306,37 @@ class TestMultipartWindow:
         assert "complete_multipart_upload" not in fake.calls
         assert fake.calls[-1] == "abort_multipart_upload"
         assert fake.calls.count("upload_part") < PARTS_IN_FLIGHT * 3  # stopped reading
+
+
+class _Body:
+    """A streaming body that hands out at most ``step`` bytes per read."""
+
+    def __init__(self, data: bytes, step: int = 7) -> None:
+        self.data, self.step = data, step
+
+    async def read(self, n: int = -1) -> bytes:
+        n = min(n, self.step) if n >= 0 else len(self.data)
+        chunk, self.data = self.data[:n], self.data[n:]
+        return chunk
+
+
+class TestReadInto:
+    """The s3fs engine reads a part into one buffer of the part's length."""
+
+    def _read(self, data: bytes, size: int) -> bytearray:
+        import asyncio
+
+        from storage_dsn.schemes.s3.s3fs_engine import _read_into
+
+        return asyncio.run(_read_into(_Body(data), size))
+
+    def test_the_part_whole(self) -> None:
+        data = os.urandom(100)
+        assert self._read(data, 100) == data
+
+    def test_a_body_that_ends_early_comes_back_short(self) -> None:
+        assert self._read(b"x" * 40, 100) == b"x" * 40  # the caller reports the short read
+
+    def test_a_body_longer_than_asked_is_an_error(self) -> None:
+        with pytest.raises(OSError, match="longer than the 100 bytes"):
+            self._read(b"x" * 101, 100)
