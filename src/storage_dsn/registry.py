@@ -6,8 +6,7 @@ one of its names is asked for, so opening an S3 storage imports nothing of Azure
 schemes then take the same place as third parties' registrations. A package can also add
 schemes without being imported first, through the entry-point group
 ``storage_dsn.schemes``: each entry point's name is the scheme and its object a
-:class:`Scheme`. Entry points are loaded the first time an
-unknown scheme is asked for.
+:class:`Scheme`. Entry points are loaded the first time an unknown scheme is asked for.
 """
 
 from __future__ import annotations
