@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .harness import Report, machine_info, tool_versions, versions
+from .harness import RESULTS, Report, machine_info, tool_versions, versions
 from .report import write_markdown
 from .scenarios_local import run_local
 from .scenarios_s3 import run_s3_large, run_s3_latency, run_s3_small
@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     if args.report:
-        print(f"report:  {write_markdown(Report.load('latest'))}")
+        print(f"report:  {write_markdown(Report.load('latest'), _scale())}")
         return 0
     report = Report(
         machine=machine_info(),
@@ -96,8 +96,15 @@ def main(argv: list[str]) -> int:
     path = report.save(name)
     print(f"\nresults: {path}")
     if name == "latest":
-        print(f"report:  {write_markdown(report)}")
+        print(f"report:  {write_markdown(report, _scale())}")
+    elif name == "scale":
+        print(f"report:  {write_markdown(Report.load('latest'), report)}")
     return 0
+
+
+def _scale() -> Report | None:
+    """The scale group's last run, if there is one."""
+    return Report.load("scale") if (RESULTS / "scale.json").exists() else None
 
 
 if __name__ == "__main__":

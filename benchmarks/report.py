@@ -39,7 +39,7 @@ transfer. boto3's transfer declares CRC32, and storage-dsn's obstore engine send
 CRC64-NVME per part (which real S3 verifies, so it is worth having anyway); s3fs declares
 none, so its 256 MiB upload time is mostly that moto cost, not s3fs's. Real S3 computes
 checksums on its own side either way. The `scale` group runs on SeaweedFS instead (see
-docs/benchmarks.md, "At scale").
+"At scale (SeaweedFS)" below).
 
 Serving scenarios run each app under gunicorn (2 sync workers) on loopback and load it with
 wrk, the server pinned to one core and wrk to the other; their unit is requests per second
@@ -47,7 +47,18 @@ wrk, the server pinned to one core and wrk to the other; their unit is requests 
 """
 
 
-def write_markdown(report: Report) -> Path:
+SCALE_METHOD = """\
+The `scale` group (`nox -s bench -- --only scale`, issue #15) runs on SeaweedFS, a real S3
+server, with the issue's sizes; every tool is its own process, as a user runs it, so the
+interpreter's start, imports and client set-up are on the clock. Wall time and CPU seconds
+come from `os.wait4`, the peak RSS from GNU time; the CPU column is the client's CPU
+seconds of a run. Its results are saved in `benchmarks/results/scale.json`; every ratio
+below 1 is explained in docs/benchmarks.md ("At scale: reading the figures").
+"""
+
+
+def write_markdown(report: Report, scale: Report | None = None) -> Path:
+    """BENCHMARKS.md from ``report`` (``latest.json``), with the scale group's run after it."""
     lines = ["# Benchmarks", "", METHOD]
     m = report.machine
     lines += [
@@ -57,47 +68,73 @@ def write_markdown(report: Report) -> Path:
         "Versions: " + ", ".join(f"{k} {v}" for k, v in report.versions.items()) + ".",
         "",
     ]
-    scenarios = list(dict.fromkeys(r.scenario for r in report.results))
-    for scenario in scenarios:
-        chart = _chart(report, scenario)
-        lines += [f"## {scenario}", ""]
-        cpu = "CPU s per 1,000 req" if report_unit(report, scenario) == "req/s" else "CPU s/round"
+    for scenario in dict.fromkeys(r.scenario for r in report.results):
+        lines += _section(report, scenario, "##")
+    if scale is not None and scale.results:
+        m = scale.machine
+        start, end = (m.get(f"scale group: load average at {w}") for w in ("start", "end"))
+        load = ""
+        if start and end:
+            load = f", load average {start[0]:.1f} at the start and {end[0]:.1f} at the end"
         lines += [
-            f"| tool | median | min | max | {cpu} | ours vs this (above 1: ours better) |",
-            "|---|---|---|---|---|---|",
+            "## At scale (SeaweedFS)",
+            "",
+            SCALE_METHOD,
+            f"Last run: {m.get('date')}, {m.get('cores')} cores{load}.",
+            "",
         ]
-        tools = {r.tool for r in report.results if r.scenario == scenario}
-        # A peer's column holds its ratio to our first row; a ratio to one of our variants
-        # ("peer (with variant)") or any other pairing is listed under the table.
-        ratios: dict[str, float] = {}
-        others: list[str] = []
-        for q in report.ratios:
-            if q.scenario != scenario:
-                continue
-            peer = q.vs.split(" (with ")[0]
-            if peer in tools and peer not in ratios:
-                ratios[peer] = q.ratio
-            else:
-                others.append(f"{q.vs}: {q.ratio:.2f}x")
-        for r in report.results:
-            if r.scenario != scenario:
-                continue
-            if r.tool in ratios:
-                ratio = f"{ratios[r.tool]:.2f}x"
-            else:
-                ratio = "(reference)" if "reference" in r.tool or "ceiling" in r.tool else "(ours)"
-            lines.append(
-                f"| {r.tool} | {r.median:.2f} {r.unit} | {r.min:.2f} | {r.max:.2f} "
-                f"| {r.cpu_s:.3f} | {ratio} |"
-            )
-        if others:
-            lines += ["", "Other ratios (above 1: ours better): " + "; ".join(others) + "."]
-        if chart:
-            lines += ["", f"![{scenario}](benchmarks/results/{chart.name})"]
-        lines.append("")
+        for scenario in dict.fromkeys(r.scenario for r in scale.results):
+            lines += _section(scale, scenario, "###")
     path = ROOT / "BENCHMARKS.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _section(report: Report, scenario: str, heading: str) -> list[str]:
+    """One scenario: its table, the ratios that do not fit a column, and its chart."""
+    chart = _chart(report, scenario)
+    lines = [f"{heading} {scenario.removeprefix('scale: ')}", ""]
+    cpu = "CPU s per 1,000 req" if report_unit(report, scenario) == "req/s" else "CPU s/round"
+    lines += [
+        f"| tool | median | min | max | {cpu} | ours vs this (above 1: ours better) |",
+        "|---|---|---|---|---|---|",
+    ]
+    tools = {r.tool for r in report.results if r.scenario == scenario}
+    # A peer's column holds its ratio to our first row; a ratio to one of our variants
+    # ("peer (with variant)") or any other pairing is listed under the table.
+    ratios: dict[str, float] = {}
+    others: list[str] = []
+    for q in report.ratios:
+        if q.scenario != scenario:
+            continue
+        peer = q.vs.split(" (with ")[0]
+        if peer in tools and peer not in ratios:
+            ratios[peer] = q.ratio
+        else:
+            others.append(f"{q.vs}: {q.ratio:.2f}x")
+    for r in report.results:
+        if r.scenario != scenario:
+            continue
+        if r.tool in ratios:
+            ratio = f"{ratios[r.tool]:.2f}x"
+        else:
+            ratio = "(reference)" if "reference" in r.tool or "ceiling" in r.tool else "(ours)"
+        lines.append(
+            f"| {r.tool} | {_value(r.median, r.unit)} | {_value(r.min, r.unit, bare=True)} "
+            f"| {_value(r.max, r.unit, bare=True)} | {r.cpu_s:.3f} | {ratio} |"
+        )
+    if others:
+        lines += ["", "Other ratios (above 1: ours better): " + "; ".join(others) + "."]
+    if chart:
+        lines += ["", f"![{scenario}](benchmarks/results/{chart.name})"]
+    lines.append("")
+    return lines
+
+
+def _value(value: float, unit: str, *, bare: bool = False) -> str:
+    # A ratio of bytes (0.001 x) needs its third decimal; everything else reads at two.
+    text = f"{value:.3f}" if unit == "x" else f"{value:.2f}"
+    return text if bare else f"{text} {unit}"
 
 
 def report_unit(report: Report, scenario: str) -> str:
@@ -121,7 +158,9 @@ def _chart(report: Report, scenario: str) -> Path | None:
     ax.barh(names, medians, xerr=errors, color=colors)
     better = "higher" if rows[0].unit == "req/s" else "lower"
     ax.set_xlabel(f"{rows[0].metric} ({rows[0].unit}), {better} is better")
-    if better == "lower":
+    # A log axis only where the values span orders of magnitude: on a log axis bars start
+    # at an arbitrary left edge, and close values would look far apart.
+    if better == "lower" and min(medians) > 0 and max(medians) / min(medians) > 20:
         ax.set_xscale("log")
     ax.set_title(scenario)
     fig.tight_layout()
