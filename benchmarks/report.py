@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 from .harness import RESULTS, Report
@@ -162,7 +163,7 @@ def _chart(report: Report, scenario: str) -> Path | None:
     # at an arbitrary left edge, and close values would look far apart.
     if better == "lower" and min(medians) > 0 and max(medians) / min(medians) > 20:
         ax.set_xscale("log")
-    ax.set_title(scenario)
+    ax.set_title(textwrap.fill(scenario, 60))  # a long one would be cut at the edge
     fig.tight_layout()
     slug = re.sub(r"[^a-z0-9]+", "-", scenario.lower()).strip("-")
     path = RESULTS / f"{slug}.png"
