@@ -30,7 +30,7 @@ protections, and follows symlinks out of the root.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from django.conf import settings
@@ -117,6 +117,8 @@ def _respond(server: MediaServer, request: HttpRequest, key: str) -> HttpRespons
     response: HttpResponseBase
     if isinstance(body, list):
         response = HttpResponse(b"".join(body), status=int(code), reason=reason)
+    elif _asgi(request):
+        response = StreamingHttpResponse(_read_async(body), status=int(code), reason=reason)
     else:
         response = StreamingHttpResponse(body, status=int(code), reason=reason)
     if not any(name.lower() == "content-type" for name, _ in headers):
@@ -124,3 +126,34 @@ def _respond(server: MediaServer, request: HttpRequest, key: str) -> HttpRespons
     for name, value in headers:
         response[name] = value
     return response
+
+
+def _asgi(request: HttpRequest) -> bool:
+    from django.core.handlers.asgi import ASGIRequest
+
+    return isinstance(request, ASGIRequest)
+
+
+async def _read_async(body: Iterable[bytes]) -> AsyncIterator[bytes]:
+    """The body one chunk at a time, each read in a worker thread.
+
+    Under ASGI, Django sends a streaming response asynchronously, and a body it can only
+    iterate synchronously it first reads whole into a list: a 2 GB video would be 2 GB of
+    memory per request. This keeps it to one chunk, and closes the file however the
+    response ends (a client that goes away included).
+    """
+    from asgiref.sync import sync_to_async
+
+    chunks = iter(body)
+
+    def step() -> bytes | None:
+        return next(chunks, None)
+
+    read = sync_to_async(step, thread_sensitive=False)
+    try:
+        while (chunk := await read()) is not None:
+            yield chunk
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            await sync_to_async(close, thread_sensitive=False)()
