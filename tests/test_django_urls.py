@@ -172,17 +172,9 @@ class TestLocalServing:
         assert patterns[0].resolve("media/a.txt") is not None
 
 
-def _asgi_get(
-    path: str, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], list[bytes]]:
-    """GET ``path`` through Django's ASGI handler as an ASGI server drives it: the status,
-    the headers and each body message as it was sent."""
-    import asyncio
-
-    from asgiref.testing import ApplicationCommunicator
-    from django.core.handlers.asgi import ASGIHandler
-
-    scope = {
+def _asgi_scope(path: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """The scope an ASGI server gives Django for a GET of ``path``."""
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -197,6 +189,19 @@ def _asgi_get(
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }
+
+
+def _asgi_get(
+    path: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], list[bytes]]:
+    """GET ``path`` through Django's ASGI handler as an ASGI server drives it: the status,
+    the headers and each body message as it was sent."""
+    import asyncio
+
+    from asgiref.testing import ApplicationCommunicator
+    from django.core.handlers.asgi import ASGIHandler
+
+    scope = _asgi_scope(path, headers)
 
     async def run() -> tuple[int, dict[str, str], list[bytes]]:
         app = ApplicationCommunicator(ASGIHandler(), scope)
@@ -237,6 +242,65 @@ class TestUnderASGI:
     def test_not_found(self, local: DSNStorage) -> None:
         status, _, _ = _asgi_get("/media/../secret.txt")
         assert status == 404
+
+    def test_a_client_that_goes_away_closes_the_file(
+        self, local: DSNStorage, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A disconnect mid-body cancels the response; the file is closed all the same."""
+        import asyncio
+        import threading
+
+        from asgiref.testing import ApplicationCommunicator
+        from django.core.handlers.asgi import ASGIHandler
+
+        from storage_dsn.serving import MediaServer
+
+        local.storage.write_bytes("video.bin", bytes(range(256)) * 4096)
+        closed, gate = threading.Event(), threading.Event()
+        respond = MediaServer.respond
+
+        class Tracked:
+            """The server's body; its second chunk waits until the client has gone."""
+
+            def __init__(self, body: Any) -> None:
+                self.body, self.chunks, self.read = body, iter(body), 0
+
+            def __iter__(self) -> Tracked:
+                return self
+
+            def __next__(self) -> bytes:
+                self.read += 1
+                if self.read == 2:
+                    gate.wait(10)
+                return bytes(next(self.chunks))
+
+            def close(self) -> None:
+                self.body.close()
+                closed.set()
+
+        def tracked(server: MediaServer, *args: Any) -> Any:
+            body = respond(server, *args)
+            return body if isinstance(body, list) else Tracked(body)
+
+        monkeypatch.setattr(MediaServer, "respond", tracked)
+        scope = _asgi_scope("/media/video.bin")
+
+        async def run() -> list[dict[str, Any]]:
+            app = ApplicationCommunicator(ASGIHandler(), scope)
+            await app.send_input({"type": "http.request", "body": b"", "more_body": False})
+            sent = [await app.receive_output(10), await app.receive_output(10)]
+            await app.send_input({"type": "http.disconnect"})
+            await app.wait(10)
+            gate.set()
+            return sent
+
+        try:
+            start, first = asyncio.run(run())
+        finally:
+            gate.set()
+        assert start["status"] == 200
+        assert first["more_body"]  # the body had only begun
+        assert closed.wait(10)
 
 
 class TestWhenNotServed:
