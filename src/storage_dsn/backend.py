@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 # hashlib, mimetypes and tempfile are imported where they are used: a command
 # that reads one small object should not pay for them at start-up.
@@ -42,6 +42,7 @@ __all__ = [
     "MetadataFix",
     "Stat",
     "Timeouts",
+    "chunks",
     "file_path",
     "generic_error",
     "guess_type",
@@ -388,7 +389,7 @@ class Backend:
     def save(self, key: str, fileobj: BinaryIO, *, exclusive: bool = False) -> None:
         """Stream ``fileobj`` into ``key`` atomically (backends may upload it directly)."""
         with self.open_write(key, exclusive=exclusive) as out:
-            while chunk := fileobj.read(1024 * 1024):
+            for chunk in chunks(fileobj):
                 out.write(chunk)
 
     def exists(self, key: str) -> bool:
@@ -489,7 +490,7 @@ class Backend:
 
         digest = hashlib.md5(usedforsecurity=False)
         with self.open_read(key) as f:
-            for chunk in iter(lambda: f.read(1024 * 1024), b""):
+            for chunk in chunks(f):
                 digest.update(chunk)
         return digest.hexdigest()
 
@@ -526,6 +527,13 @@ class Backend:
         stores set the upload time themselves, which is later than the source's and says
         the same: by default this does nothing.
         """
+
+
+def chunks(fileobj: IO[bytes] | BinaryIO, size: int = 1024 * 1024) -> Iterator[bytes]:
+    """What is left in ``fileobj``, ``size`` bytes at a time (shutil.copyfileobj's loop,
+    without importing shutil and its compression modules at start-up)."""
+    while chunk := fileobj.read(size):
+        yield chunk
 
 
 def file_path(fileobj: object) -> str | None:

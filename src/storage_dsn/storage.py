@@ -23,6 +23,7 @@ from .backend import (
     Backend,
     MetadataFix,
     Stat,
+    chunks,
     is_temp,
 )
 from .dsn import StorageConfig, secret_values
@@ -558,7 +559,7 @@ def _hash(fileobj: IO[bytes]) -> tuple[int, str]:
 
     digest = hashlib.md5(usedforsecurity=False)
     size = 0
-    for chunk in iter(lambda: fileobj.read(1024 * 1024), b""):
+    for chunk in chunks(fileobj):
         digest.update(chunk)
         size += len(chunk)
     return size, digest.hexdigest()

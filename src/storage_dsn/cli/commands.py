@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..backend import DEFAULT_JOBS, SWEEP_AGE
+from ..backend import DEFAULT_JOBS, SWEEP_AGE, chunks
 from ..dsn import secret_values
 from ..registry import get_scheme, parse_dsn
 from ..storage import DEFAULT_ENV, Storage, open_storage
@@ -211,7 +211,7 @@ def cmd_url(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -
 def cmd_cat(args: argparse.Namespace, environ: Mapping[str, str], out: Output) -> int:
     storage = open_for_transfer(args.dsn, environ, out)
     with storage.open(args.key, "rb") as f:
-        while chunk := f.read(1024 * 1024):
+        for chunk in chunks(f):
             sys.stdout.buffer.write(chunk)
     sys.stdout.buffer.flush()
     return 0

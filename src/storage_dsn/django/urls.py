@@ -33,8 +33,10 @@ import re
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.files.storage import storages
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import URLPattern, re_path
@@ -117,7 +119,7 @@ def _respond(server: MediaServer, request: HttpRequest, key: str) -> HttpRespons
     response: HttpResponseBase
     if isinstance(body, list):
         response = HttpResponse(b"".join(body), status=int(code), reason=reason)
-    elif _asgi(request):
+    elif isinstance(request, ASGIRequest):
         response = StreamingHttpResponse(_read_async(body), status=int(code), reason=reason)
     else:
         response = StreamingHttpResponse(body, status=int(code), reason=reason)
@@ -128,12 +130,6 @@ def _respond(server: MediaServer, request: HttpRequest, key: str) -> HttpRespons
     return response
 
 
-def _asgi(request: HttpRequest) -> bool:
-    from django.core.handlers.asgi import ASGIRequest
-
-    return isinstance(request, ASGIRequest)
-
-
 async def _read_async(body: Iterable[bytes]) -> AsyncIterator[bytes]:
     """The body one chunk at a time, each read in a worker thread.
 
@@ -142,8 +138,6 @@ async def _read_async(body: Iterable[bytes]) -> AsyncIterator[bytes]:
     memory per request. This keeps it to one chunk, and closes the file however the
     response ends (a client that goes away included).
     """
-    from asgiref.sync import sync_to_async
-
     chunks = iter(body)
 
     def step() -> bytes | None:

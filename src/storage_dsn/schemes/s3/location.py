@@ -8,6 +8,7 @@ everything else (both engines, the presigners, ``check``) reads them back from h
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -171,9 +172,10 @@ def same_service(
     return credentials(a, environ_a) == credentials(b, environ_b)
 
 
+# An ETag that is a plain MD5: a single-part upload without SSE-KMS or SSE-C.
+_PLAIN_MD5 = re.compile(r"[0-9a-f]{32}")
+
+
 def etag_md5(stat: Stat) -> str | None:
     """The object's MD5 when its ETag is one (a single-part upload without SSE-KMS)."""
-    etag = stat.etag
-    if etag and len(etag) == 32 and all(c in "0123456789abcdef" for c in etag):
-        return etag
-    return None
+    return stat.etag if stat.etag and _PLAIN_MD5.fullmatch(stat.etag) else None

@@ -224,6 +224,7 @@ class S3Backend(FsspecBackend):
         upload_id = mpu["UploadId"]
         window = asyncio.Semaphore(PARTS_IN_FLIGHT)
         tasks: list[asyncio.Task[dict[str, Any]]] = []
+        failed: list[BaseException] = []  # the first failed part stops the reading
 
         async def send(number: int, body: bytes) -> dict[str, Any]:
             try:
@@ -235,6 +236,9 @@ class S3Backend(FsspecBackend):
                     PartNumber=number,
                     Body=body,
                 )
+            except BaseException as exc:
+                failed.append(exc)
+                raise
             finally:
                 window.release()
             return {"PartNumber": number, "ETag": response["ETag"]}
@@ -243,9 +247,8 @@ class S3Backend(FsspecBackend):
             with open(local, "rb") as f:
                 while True:
                     await window.acquire()
-                    failed = next((t for t in tasks if t.done() and t.exception()), None)
-                    if failed is not None:
-                        failed.result()  # raises: stop reading, abort below
+                    if failed:
+                        raise failed[0]  # abort below
                     body = f.read(chunk)
                     if not body:
                         window.release()
